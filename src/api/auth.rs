@@ -1,0 +1,114 @@
+//! Authentication: verified client certificates (user = CN, groups = O) and static bearer
+//! tokens from the config. Anything else presented is 401; nothing presented is anonymous.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, header};
+use axum_server::tls::TlsInfo;
+
+use super::error::ApiError;
+use crate::config::StaticToken;
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// User name.
+    pub user: String,
+    /// Groups, `system:authenticated` included.
+    pub groups: Vec<String>,
+}
+
+impl Identity {
+    fn new(user: String, mut groups: Vec<String>) -> Identity {
+        if !groups.iter().any(|g| g == "system:authenticated") {
+            groups.push("system:authenticated".into());
+        }
+        Identity { user, groups }
+    }
+}
+
+/// The authenticator.
+pub struct Authenticator {
+    tokens: HashMap<String, Identity>,
+}
+
+impl Authenticator {
+    /// From the config's static tokens.
+    pub fn new(tokens: &[StaticToken]) -> Authenticator {
+        Authenticator {
+            tokens: tokens
+                .iter()
+                .map(|t| {
+                    (
+                        t.token.clone(),
+                        Identity::new(t.user.clone(), t.groups.clone()),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The caller's identity: a verified client certificate wins, then a bearer token.
+    /// `Ok(None)` = no credentials; a bad token is 401.
+    pub fn authenticate(
+        &self,
+        tls: Option<&TlsInfo>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Identity>, ApiError> {
+        if let Some(info) = tls
+            && let Some(leaf) = info.peer_certificates.first()
+        {
+            // rustls has verified the chain against the cluster CA during the handshake.
+            let (user, groups) =
+                crate::tls::identity_from_cert(leaf).ok_or(ApiError::Unauthorized)?;
+            return Ok(Some(Identity::new(user, groups)));
+        }
+        match headers.get(header::AUTHORIZATION) {
+            None => Ok(None),
+            Some(value) => {
+                let text = value.to_str().map_err(|_| ApiError::Unauthorized)?;
+                let token = text
+                    .strip_prefix("Bearer ")
+                    .or_else(|| text.strip_prefix("bearer "))
+                    .map(str::trim)
+                    .ok_or(ApiError::Unauthorized)?;
+                self.tokens
+                    .get(token)
+                    .cloned()
+                    .map(Some)
+                    .ok_or(ApiError::Unauthorized)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_map_to_identities() {
+        let auth = Authenticator::new(&[StaticToken {
+            token: "0123456789abcdef".into(),
+            user: "alice".into(),
+            groups: vec!["dev".into()],
+        }]);
+        let mut h = HeaderMap::new();
+        assert_eq!(auth.authenticate(None, &h).expect("anonymous"), None);
+        h.insert(
+            header::AUTHORIZATION,
+            "Bearer 0123456789abcdef".parse().expect("hv"),
+        );
+        let id = auth.authenticate(None, &h).expect("ok").expect("identity");
+        assert_eq!(id.user, "alice");
+        assert_eq!(
+            id.groups,
+            vec!["dev".to_string(), "system:authenticated".to_string()]
+        );
+        h.insert(header::AUTHORIZATION, "Bearer wrong".parse().expect("hv"));
+        assert!(matches!(
+            auth.authenticate(None, &h),
+            Err(ApiError::Unauthorized)
+        ));
+    }
+}

@@ -1,0 +1,1301 @@
+//! Object verbs: get, list, create, update (PUT), patch, delete, deletecollection, and the
+//! `status` subresource; create-only review kinds are answered here without being stored.
+//!
+//! Writes are prepared here (defaults that need no state: uid, creationTimestamp,
+//! generation; validation) and decided by the store when the Raft entry is applied
+//! (exists, stale resourceVersion, missing namespace). Updates computed from a read retry on
+//! a conflict unless the client named the resourceVersion it expects.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, Cause, Target};
+use super::request::{Query, ResourcePath, Wanted};
+use super::selector::{self, FieldSelector, LabelSelector};
+use super::{ApiState, Caller, body, bytes_response, json_response, table, watch};
+use crate::raft::RaftNodeError;
+use crate::resources::validation;
+use crate::resources::{ResourceDef, schema};
+use crate::store::{ApplyError, Command, CommandResult, Key, Precondition, StoredObject};
+
+const CONFLICT_MESSAGE: &str =
+    "the object has been modified; please apply your changes to the latest version and try again";
+/// Attempts of a read-modify-write before giving up on a busy object.
+const UPDATE_ATTEMPTS: usize = 8;
+
+/// Dispatches a resource path.
+pub async fn handle(
+    app: &Arc<ApiState>,
+    caller: &Caller,
+    req: Request,
+    path: ResourcePath,
+    query: Query,
+    wanted: Wanted,
+) -> Result<Response, ApiError> {
+    let def = app
+        .registry
+        .lookup(&path.group, &path.version, &path.plural)
+        .ok_or(ApiError::NoSuchPath)?;
+    if def.namespaced && path.namespace.is_none() && path.name.is_some() {
+        return Err(ApiError::NoSuchPath);
+    }
+    if !def.namespaced && path.namespace.is_some() {
+        return Err(ApiError::NoSuchPath);
+    }
+    if matches!(wanted, Wanted::Unsupported) {
+        return Err(ApiError::NotAcceptable(
+            "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io".into(),
+        ));
+    }
+    let ns = path.namespace.clone().unwrap_or_default();
+    let method = req.method().clone();
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let verb_ok = |verb: &str| {
+        if def.allows(verb) {
+            Ok(())
+        } else {
+            Err(ApiError::MethodNotAllowed)
+        }
+    };
+    let ctx = Ctx {
+        app,
+        def: def.clone(),
+        namespace: ns,
+        query: &query,
+        wanted,
+    };
+    match (&method, path.name.as_deref(), path.subresource.as_deref()) {
+        (&Method::GET, None, None) => {
+            if path.legacy_watch || query.flag("watch") {
+                verb_ok("watch")?;
+                watch::serve(&ctx, path.namespace.as_deref()).await
+            } else {
+                verb_ok("list")?;
+                list(&ctx, path.namespace.as_deref()).await
+            }
+        }
+        (&Method::POST, None, None) => {
+            verb_ok("create")?;
+            if def.namespaced && path.namespace.is_none() {
+                return Err(ApiError::NoSuchPath);
+            }
+            let bytes = body::read(req.into_body()).await?;
+            let obj = body::decode_object(content_type.as_deref(), &bytes)?;
+            if def.virtual_only {
+                return review(&ctx, caller, obj);
+            }
+            create(&ctx, obj).await
+        }
+        (&Method::DELETE, None, None) => {
+            verb_ok("deletecollection")?;
+            let bytes = body::read(req.into_body()).await?;
+            delete_collection(&ctx, content_type.as_deref(), &bytes).await
+        }
+        (&Method::GET, Some(name), None | Some("status")) => {
+            if path.subresource.is_some() && !def.has_status {
+                return Err(ApiError::NoSuchPath);
+            }
+            verb_ok("get")?;
+            get(&ctx, name).await
+        }
+        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
+            if sub.is_some() && !def.has_status {
+                return Err(ApiError::NoSuchPath);
+            }
+            verb_ok("update")?;
+            let bytes = body::read(req.into_body()).await?;
+            let obj = body::decode_object(content_type.as_deref(), &bytes)?;
+            update(&ctx, name, sub, obj).await
+        }
+        (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
+            if sub.is_some() && !def.has_status {
+                return Err(ApiError::NoSuchPath);
+            }
+            verb_ok("patch")?;
+            let bytes = body::read(req.into_body()).await?;
+            patch(&ctx, name, sub, content_type.as_deref(), &bytes).await
+        }
+        (&Method::DELETE, Some(name), None) => {
+            verb_ok("delete")?;
+            let bytes = body::read(req.into_body()).await?;
+            delete(&ctx, name, content_type.as_deref(), &bytes).await
+        }
+        (_, Some(_), Some(_)) => Err(ApiError::NoSuchPath),
+        _ => Err(ApiError::MethodNotAllowed),
+    }
+}
+
+/// One request's view of the resource it addresses.
+pub struct Ctx<'a> {
+    /// Shared state.
+    pub app: &'a Arc<ApiState>,
+    /// The kind.
+    pub def: Arc<ResourceDef>,
+    /// The namespace ("" for cluster-scoped kinds and all-namespace lists).
+    pub namespace: String,
+    /// Query options.
+    pub query: &'a Query,
+    /// Response form.
+    pub wanted: Wanted,
+}
+
+impl Ctx<'_> {
+    fn key(&self, name: &str) -> Key {
+        Key {
+            resource: self.def.storage_resource(),
+            namespace: self.namespace.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    fn target(&self, name: &str) -> Target {
+        Target {
+            group: self.def.group.clone(),
+            resource: self.def.plural.clone(),
+            name: name.to_string(),
+        }
+    }
+
+    fn dry_run(&self) -> Result<bool, ApiError> {
+        match self.query.get("dryRun") {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "Invalid dry run value \"{other}\": valid values are \"All\""
+            ))),
+        }
+    }
+
+    /// Maps a Raft failure to what a client should see.
+    fn raft_error(&self, e: RaftNodeError) -> ApiError {
+        match e {
+            RaftNodeError::Timeout(_) => ApiError::Timeout(
+                "Timeout: request did not complete within the allowed duration".into(),
+            ),
+            RaftNodeError::NotLeader { .. } => {
+                ApiError::Unavailable("the storage leader is unavailable; retry shortly".into())
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+
+    async fn propose(&self, cmd: Command) -> Result<CommandResult, ApiError> {
+        self.app
+            .raft
+            .write(cmd)
+            .await
+            .map_err(|e| self.raft_error(e))
+    }
+
+    async fn read_barrier(&self) -> Result<(), ApiError> {
+        self.app
+            .raft
+            .read_barrier()
+            .await
+            .map_err(|e| self.raft_error(e))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+/// `resourceVersion` semantics for get and list: "" is a linearizable read, "0" any local
+/// state, N at least N (504 after 3 s if the store has not reached it).
+async fn ensure_fresh(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+    match ctx.query.get("resourceVersion") {
+        None | Some("") => ctx.read_barrier().await,
+        Some("0") => Ok(()),
+        Some(rv) => {
+            let n = parse_rv(rv)?;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+            loop {
+                let current = ctx.app.store.revision();
+                if current >= n {
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ApiError::TooLargeResourceVersion {
+                        requested: n,
+                        current,
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+fn parse_rv(rv: &str) -> Result<u64, ApiError> {
+    rv.parse::<u64>()
+        .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv:?}")))
+}
+
+async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
+    ensure_fresh(ctx).await?;
+    let obj = ctx
+        .app
+        .store
+        .get(&ctx.def.storage_resource(), &ctx.namespace, name)
+        .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
+    respond_object(ctx, StatusCode::OK, &obj.json)
+}
+
+/// Writes one object in the form the client asked for.
+fn respond_object(ctx: &Ctx<'_>, code: StatusCode, json: &[u8]) -> Result<Response, ApiError> {
+    match ctx.wanted {
+        Wanted::Json | Wanted::AggregatedDiscovery(_) | Wanted::Unsupported => {
+            Ok(bytes_response(code, json.to_vec(), "application/json"))
+        }
+        Wanted::Yaml => {
+            let v: Value =
+                serde_json::from_slice(json).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let text =
+                serde_saphyr::to_string(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(bytes_response(code, text.into_bytes(), "application/yaml"))
+        }
+        Wanted::Table(version) => {
+            let v: Value =
+                serde_json::from_slice(json).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let t = table::build(
+                &ctx.def,
+                &[v],
+                json!({}),
+                version,
+                table::include_object(ctx.query)?,
+            );
+            Ok(json_response(code, &t))
+        }
+        Wanted::PartialMetadata => {
+            let v: Value =
+                serde_json::from_slice(json).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(json_response(code, &table::partial_metadata(&v)))
+        }
+    }
+}
+
+/// Parsed label and field selectors of a list or watch.
+pub struct Filter {
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+    group: String,
+    resource: String,
+}
+
+impl Filter {
+    /// From `labelSelector` and `fieldSelector`.
+    pub fn parse(ctx: &Ctx<'_>) -> Result<Filter, ApiError> {
+        let labels = match ctx.query.get("labelSelector") {
+            Some(s) if !s.trim().is_empty() => {
+                Some(selector::parse_label_selector(s).map_err(|e| {
+                    ApiError::BadRequest(format!("unable to parse requirement: {e}"))
+                })?)
+            }
+            _ => None,
+        };
+        let fields = match ctx.query.get("fieldSelector") {
+            Some(s) if !s.trim().is_empty() => {
+                let fs = selector::parse_field_selector(s)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                selector::check_supported(&ctx.def.group, &ctx.def.plural, &fs)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                Some(fs)
+            }
+            _ => None,
+        };
+        Ok(Filter {
+            labels,
+            fields,
+            group: ctx.def.group.clone(),
+            resource: ctx.def.plural.clone(),
+        })
+    }
+
+    /// Whether `obj` passes.
+    pub fn matches(&self, obj: &StoredObject) -> bool {
+        if let Some(sel) = &self.labels
+            && !sel.matches(&obj.labels)
+        {
+            return false;
+        }
+        if let Some(fs) = &self.fields {
+            return fs.matches(&self.group, &self.resource, &obj.value());
+        }
+        true
+    }
+
+    /// A `metadata.name=X` field selector (a point lookup).
+    fn single_name(&self) -> Option<&str> {
+        self.fields.as_ref()?.single_equality("metadata.name")
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    rv: u64,
+    ns: String,
+    name: String,
+}
+
+fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
+    use base64::Engine;
+    let t = ContinueToken {
+        rv,
+        ns: ns.into(),
+        name: name.into(),
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&t).unwrap_or_default())
+}
+
+fn decode_continue(s: &str) -> Result<ContinueToken, ApiError> {
+    use base64::Engine;
+    let bad = || {
+        ApiError::BadRequest("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)".into())
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    serde_json::from_slice(&raw).map_err(|_| bad())
+}
+
+async fn list(ctx: &Ctx<'_>, namespace: Option<&str>) -> Result<Response, ApiError> {
+    let filter = Filter::parse(ctx)?;
+    let limit: usize = match ctx.query.get("limit") {
+        None | Some("") => 0,
+        Some(l) => l
+            .parse::<i64>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid limit: {l:?}")))?
+            .max(0) as usize,
+    };
+    let token = match ctx.query.get("continue") {
+        Some(c) if !c.is_empty() => Some(decode_continue(c)?),
+        _ => None,
+    };
+    match (
+        ctx.query.get("resourceVersionMatch"),
+        ctx.query.get("resourceVersion"),
+    ) {
+        (Some("Exact"), Some(rv)) => {
+            let n = parse_rv(rv)?;
+            if n != ctx.app.store.revision() {
+                return Err(ApiError::Expired(
+                    "The resourceVersion for the provided list is too old.".to_string(),
+                ));
+            }
+        }
+        (Some("Exact" | "NotOlderThan"), None | Some("")) => {
+            return Err(ApiError::BadRequest(
+                "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+            ));
+        }
+        (Some(m), _) if m != "Exact" && m != "NotOlderThan" && !m.is_empty() => {
+            return Err(ApiError::BadRequest(format!(
+                "resourceVersionMatch: Unsupported value: \"{m}\": supported values: \"Exact\", \"NotOlderThan\""
+            )));
+        }
+        _ => {
+            if token.is_none() {
+                ensure_fresh(ctx).await?;
+            }
+        }
+    }
+    let resource = ctx.def.storage_resource();
+    let page = if let Some(name) = filter.single_name() {
+        let ns = namespace.unwrap_or("");
+        let revision = ctx.app.store.revision();
+        let items = if namespace.is_some() || !ctx.def.namespaced {
+            ctx.app
+                .store
+                .get(&resource, ns, name)
+                .filter(|o| filter.matches(o))
+                .into_iter()
+                .collect()
+        } else {
+            ctx.app
+                .store
+                .list(&resource, None, None, 0, &|o| {
+                    o.name == name && filter.matches(o)
+                })
+                .items
+        };
+        crate::store::ListPage {
+            items,
+            revision,
+            next: None,
+            remaining: 0,
+        }
+    } else {
+        let after = token.as_ref().map(|t| (t.ns.as_str(), t.name.as_str()));
+        ctx.app
+            .store
+            .list(&resource, namespace, after, limit, &|o| filter.matches(o))
+    };
+    let revision = token.as_ref().map(|t| t.rv).unwrap_or(page.revision);
+    let mut list_meta = json!({"resourceVersion": revision.to_string()});
+    if let Some((ns, name)) = &page.next {
+        list_meta["continue"] = json!(encode_continue(revision, ns, name));
+        list_meta["remainingItemCount"] = json!(page.remaining);
+    }
+    match ctx.wanted {
+        Wanted::Table(version) => {
+            let values: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
+            let t = table::build(
+                &ctx.def,
+                &values,
+                list_meta,
+                version,
+                table::include_object(ctx.query)?,
+            );
+            Ok(json_response(StatusCode::OK, &t))
+        }
+        Wanted::PartialMetadata => {
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|o| table::partial_metadata(&o.value()))
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta, "items": items}),
+            ))
+        }
+        Wanted::Yaml => {
+            let items: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
+            let v = json!({"kind": format!("{}List", ctx.def.kind), "apiVersion": ctx.def.api_version(), "metadata": list_meta, "items": items});
+            let text =
+                serde_saphyr::to_string(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(bytes_response(
+                StatusCode::OK,
+                text.into_bytes(),
+                "application/yaml",
+            ))
+        }
+        _ => {
+            // Splice the stored JSON: no parse, no re-serialisation per item.
+            let head = serde_json::to_vec(&json!({
+                "kind": format!("{}List", ctx.def.kind),
+                "apiVersion": ctx.def.api_version(),
+                "metadata": list_meta,
+            }))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let size: usize =
+                page.items.iter().map(|o| o.json.len() + 1).sum::<usize>() + head.len() + 16;
+            let mut out = Vec::with_capacity(size);
+            out.extend_from_slice(&head[..head.len() - 1]);
+            out.extend_from_slice(b",\"items\":[");
+            for (i, o) in page.items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&o.json);
+            }
+            out.extend_from_slice(b"]}");
+            Ok(bytes_response(StatusCode::OK, out, "application/json"))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writes
+
+fn now_rfc3339() -> String {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
+}
+
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .take(5)
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
+fn meta_mut(obj: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
+    let o = obj
+        .as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("the body must be a JSON object".into()))?;
+    let meta = o.entry("metadata").or_insert_with(|| json!({}));
+    if meta.is_null() {
+        *meta = json!({});
+    }
+    meta.as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("metadata must be an object".into()))
+}
+
+fn meta_str<'v>(obj: &'v Value, field: &str) -> Option<&'v str> {
+    obj.get("metadata")?.get(field)?.as_str()
+}
+
+/// Checks apiVersion/kind of a body against the resource and fills them in when absent.
+fn check_type(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
+    let expected_version = ctx.def.api_version();
+    let o = obj
+        .as_object_mut()
+        .ok_or_else(|| ApiError::BadRequest("the body must be a JSON object".into()))?;
+    match o.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            o.insert("apiVersion".into(), json!(expected_version));
+        }
+        Some(v) if v == expected_version => {}
+        Some(v) => {
+            return Err(ApiError::BadRequest(format!(
+                "the API version in the data ({v}) does not match the expected API version ({expected_version})"
+            )));
+        }
+    }
+    match o.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            o.insert("kind".into(), json!(ctx.def.kind));
+        }
+        Some(k) if k == ctx.def.kind => {}
+        Some(k) => {
+            return Err(ApiError::BadRequest(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                ctx.def.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `fieldValidation`: Strict fails on unknown fields, Warn (the default) returns warnings.
+fn field_validation(ctx: &Ctx<'_>, obj: &Value) -> Result<Vec<String>, ApiError> {
+    let mode = ctx.query.get("fieldValidation").unwrap_or("Warn");
+    let mode = match mode {
+        "Strict" | "Warn" | "Ignore" => mode,
+        "" => "Warn",
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+            )));
+        }
+    };
+    if mode == "Ignore" {
+        return Ok(vec![]);
+    }
+    let Some(msg) = schema::message_for_kind(&ctx.def.group, &ctx.def.version, &ctx.def.kind)
+    else {
+        return Ok(vec![]);
+    };
+    let unknown = schema::unknown_fields(msg, obj);
+    if unknown.is_empty() {
+        return Ok(vec![]);
+    }
+    let texts: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    if mode == "Strict" {
+        return Err(ApiError::BadRequest(format!(
+            "strict decoding error: {}",
+            texts.join(", ")
+        )));
+    }
+    Ok(texts)
+}
+
+fn invalid(ctx: &Ctx<'_>, name: &str, errs: &[validation::FieldError]) -> ApiError {
+    ApiError::Invalid {
+        kind: ctx.def.kind.clone(),
+        group: ctx.def.group.clone(),
+        name: name.to_string(),
+        message: validation::invalid_message(&ctx.def.kind, &ctx.def.group, name, errs),
+        causes: errs
+            .iter()
+            .map(|e| Cause {
+                reason: e.reason().to_string(),
+                message: e.message(),
+                field: e.field.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            resp.headers_mut()
+                .append(HeaderName::from_static("warning"), v);
+        }
+    }
+    resp
+}
+
+fn spec_of(obj: &Value) -> Value {
+    match obj {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Prepares a new object: identity, timestamps, generation, namespace, name.
+fn prepare_create(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
+    check_type(ctx, obj)?;
+    let namespaced = ctx.def.namespaced;
+    let tracks_generation = ctx.def.tracks_generation;
+    let has_status = ctx.def.has_status;
+    let kind = ctx.def.kind.clone();
+    let meta = meta_mut(obj)?;
+    if namespaced {
+        match meta.get("namespace").and_then(Value::as_str) {
+            None | Some("") => {
+                meta.insert("namespace".into(), json!(ctx.namespace));
+            }
+            Some(ns) if ns == ctx.namespace => {}
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ));
+            }
+        }
+    } else {
+        meta.remove("namespace");
+    }
+    let name_empty = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty);
+    if name_empty
+        && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
+        && !prefix.is_empty()
+    {
+        let cut: String = prefix.chars().take(58).collect();
+        meta.insert("name".into(), json!(format!("{cut}{}", random_suffix())));
+    }
+    if meta
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::BadRequest(
+            "resourceVersion should not be set on objects to be created".into(),
+        ));
+    }
+    meta.remove("resourceVersion");
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    meta.remove("selfLink");
+    if tracks_generation {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
+    if has_status && let Some(o) = obj.as_object_mut() {
+        // A new object's status is the server's to write.
+        let status = if kind == "Pod" {
+            json!({"phase": "Pending"})
+        } else if kind == "Namespace" {
+            json!({"phase": "Active"})
+        } else {
+            json!({})
+        };
+        o.insert("status".into(), status);
+    }
+    Ok(())
+}
+
+async fn create(ctx: &Ctx<'_>, mut obj: Value) -> Result<Response, ApiError> {
+    let dry_run = ctx.dry_run()?;
+    let warnings = field_validation(ctx, &obj)?;
+    prepare_create(ctx, &mut obj)?;
+    let name = meta_str(&obj, "name").unwrap_or("").to_string();
+    let errs = validation::validate_create(&ctx.def.group, &ctx.def.plural, &obj);
+    if !errs.is_empty() {
+        return Err(invalid(ctx, &name, &errs));
+    }
+    if dry_run {
+        let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Ok(with_warnings(
+            respond_object(ctx, StatusCode::CREATED, &bytes)?,
+            &warnings,
+        ));
+    }
+    let generated = meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty()) && name.len() > 5;
+    let mut name = name;
+    for attempt in 0..UPDATE_ATTEMPTS {
+        let bytes =
+            Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?);
+        let result = ctx
+            .propose(Command::Create {
+                key: ctx.key(&name),
+                object: bytes,
+            })
+            .await?;
+        match result {
+            CommandResult::Stored(json) => {
+                return Ok(with_warnings(
+                    respond_object(ctx, StatusCode::CREATED, &json)?,
+                    &warnings,
+                ));
+            }
+            CommandResult::Failed(ApplyError::AlreadyExists)
+                if generated && attempt + 1 < UPDATE_ATTEMPTS =>
+            {
+                // A generated name clashed: draw another suffix.
+                let base: String = name.chars().take(name.len() - 5).collect();
+                name = format!("{base}{}", random_suffix());
+                meta_mut(&mut obj)?.insert("name".into(), json!(name));
+            }
+            other => return Err(apply_failure(ctx, &name, other)),
+        }
+    }
+    Err(ApiError::AlreadyExists(ctx.target(&name)))
+}
+
+fn apply_failure(ctx: &Ctx<'_>, name: &str, result: CommandResult) -> ApiError {
+    match result {
+        CommandResult::Failed(ApplyError::AlreadyExists) => {
+            ApiError::AlreadyExists(ctx.target(name))
+        }
+        CommandResult::Failed(ApplyError::NotFound) => ApiError::NotFound(ctx.target(name)),
+        CommandResult::Failed(ApplyError::Conflict) => {
+            ApiError::Conflict(ctx.target(name), CONFLICT_MESSAGE.into())
+        }
+        CommandResult::Failed(ApplyError::NamespaceNotFound) => ApiError::NotFound(Target {
+            group: String::new(),
+            resource: "namespaces".into(),
+            name: ctx.namespace.clone(),
+        }),
+        CommandResult::Failed(ApplyError::UidPrecondition { actual }) => ApiError::Conflict(
+            ctx.target(name),
+            format!(
+                "Precondition failed: UID in precondition: {}, UID in object meta: {actual}",
+                ctx.query.get("uid").unwrap_or("")
+            ),
+        ),
+        CommandResult::Failed(ApplyError::RvPrecondition { actual }) => ApiError::Conflict(
+            ctx.target(name),
+            format!(
+                "Precondition failed: ResourceVersion in precondition does not match ResourceVersion in object meta: {actual}"
+            ),
+        ),
+        CommandResult::Failed(ApplyError::UidMismatch) => {
+            ApiError::Conflict(ctx.target(name), CONFLICT_MESSAGE.into())
+        }
+        CommandResult::Failed(ApplyError::BadObject(e)) => ApiError::Internal(e),
+        CommandResult::Noop | CommandResult::Stored(_) => {
+            ApiError::Internal("unexpected apply result".into())
+        }
+    }
+}
+
+/// The outcome of merging a new object into the stored one.
+enum Merge {
+    /// Nothing changed: answer with the stored object.
+    Unchanged,
+    /// Write this.
+    Write(Value),
+}
+
+/// Turns a client's new object into what is stored: immutable metadata kept, status or spec
+/// kept by subresource, generation bumped on spec change, validated.
+fn merge_update(
+    ctx: &Ctx<'_>,
+    name: &str,
+    old: &Value,
+    mut new: Value,
+    sub: Option<&str>,
+) -> Result<Merge, ApiError> {
+    check_type(ctx, &mut new)?;
+    let body_name = meta_str(&new, "name").map(str::to_string);
+    match body_name.as_deref() {
+        Some(n) if n != name => {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        _ => {}
+    }
+    if ctx.def.namespaced
+        && let Some(ns) = meta_str(&new, "namespace")
+        && !ns.is_empty()
+        && ns != ctx.namespace
+    {
+        return Err(ApiError::BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
+        ));
+    }
+    if sub == Some("status") {
+        // Status writes change only status.
+        let status = new.get("status").cloned();
+        let mut merged = old.clone();
+        if let Some(o) = merged.as_object_mut() {
+            match status {
+                Some(s) => o.insert("status".into(), s),
+                None => o.remove("status"),
+            };
+        }
+        new = merged;
+    } else if ctx.def.has_status
+        && let Some(o) = new.as_object_mut()
+    {
+        match old.get("status") {
+            Some(s) => o.insert("status".into(), s.clone()),
+            None => o.remove("status"),
+        };
+    }
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    {
+        let meta = meta_mut(&mut new)?;
+        meta.insert("name".into(), json!(name));
+        if ctx.def.namespaced {
+            meta.insert("namespace".into(), json!(ctx.namespace));
+        }
+        for keep in [
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            match old_meta.get(keep) {
+                Some(v) => meta.insert(keep.into(), v.clone()),
+                None => meta.remove(keep),
+            };
+        }
+        match meta.get("uid").and_then(Value::as_str) {
+            None | Some("") => {
+                meta.insert(
+                    "uid".into(),
+                    old_meta.get("uid").cloned().unwrap_or(Value::Null),
+                );
+            }
+            Some(_) => {}
+        }
+        meta.insert(
+            "resourceVersion".into(),
+            old_meta
+                .get("resourceVersion")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        meta.remove("selfLink");
+    }
+    if ctx.def.tracks_generation && spec_of(old) != spec_of(&new) {
+        let generation = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
+        meta_mut(&mut new)?.insert("generation".into(), json!(generation));
+    }
+    let errs = validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new);
+    if !errs.is_empty() {
+        return Err(invalid(ctx, name, &errs));
+    }
+    if &new == old {
+        return Ok(Merge::Unchanged);
+    }
+    Ok(Merge::Write(new))
+}
+
+/// Read-modify-write with retries: `change` computes the new object from the stored one.
+/// With `expected_rv` set (the client named a resourceVersion), a mismatch is a conflict.
+async fn read_modify_write(
+    ctx: &Ctx<'_>,
+    name: &str,
+    sub: Option<&str>,
+    warnings: &[String],
+    mut change: impl FnMut(&Value) -> Result<(Value, Option<u64>), ApiError>,
+) -> Result<Response, ApiError> {
+    let dry_run = ctx.dry_run()?;
+    let resource = ctx.def.storage_resource();
+    for _ in 0..UPDATE_ATTEMPTS {
+        let stored = ctx
+            .app
+            .store
+            .get(&resource, &ctx.namespace, name)
+            .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
+        let old = stored.value();
+        let (new, expected_rv) = change(&old)?;
+        if let Some(rv) = expected_rv
+            && rv != stored.resource_version
+        {
+            return Err(ApiError::Conflict(
+                ctx.target(name),
+                CONFLICT_MESSAGE.into(),
+            ));
+        }
+        let merged = merge_update(ctx, name, &old, new, sub)?;
+        let new = match merged {
+            Merge::Unchanged => {
+                return Ok(with_warnings(
+                    respond_object(ctx, StatusCode::OK, &stored.json)?,
+                    warnings,
+                ));
+            }
+            Merge::Write(v) => v,
+        };
+        let bytes =
+            Bytes::from(serde_json::to_vec(&new).map_err(|e| ApiError::Internal(e.to_string()))?);
+        if dry_run {
+            return Ok(with_warnings(
+                respond_object(ctx, StatusCode::OK, &bytes)?,
+                warnings,
+            ));
+        }
+        let result = ctx
+            .propose(Command::Update {
+                key: ctx.key(name),
+                expected_rv: stored.resource_version,
+                object: bytes,
+            })
+            .await?;
+        match result {
+            CommandResult::Stored(json) => {
+                return Ok(with_warnings(
+                    respond_object(ctx, StatusCode::OK, &json)?,
+                    warnings,
+                ));
+            }
+            CommandResult::Failed(ApplyError::Conflict) if expected_rv.is_none() => continue,
+            other => return Err(apply_failure(ctx, name, other)),
+        }
+    }
+    Err(ApiError::Conflict(
+        ctx.target(name),
+        CONFLICT_MESSAGE.into(),
+    ))
+}
+
+async fn update(
+    ctx: &Ctx<'_>,
+    name: &str,
+    sub: Option<&str>,
+    obj: Value,
+) -> Result<Response, ApiError> {
+    let warnings = field_validation(ctx, &obj)?;
+    let expected = match meta_str(&obj, "resourceVersion") {
+        None | Some("") => None,
+        Some(rv) => Some(parse_rv(rv)?),
+    };
+    read_modify_write(ctx, name, sub, &warnings, |_| Ok((obj.clone(), expected))).await
+}
+
+/// The patch types kube-apiserver accepts.
+const PATCH_TYPES: &str = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml";
+
+async fn patch(
+    ctx: &Ctx<'_>,
+    name: &str,
+    sub: Option<&str>,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let media = body::media_type(content_type);
+    let kind = match media.as_str() {
+        "application/json-patch+json" => PatchKind::Json,
+        "application/merge-patch+json" => PatchKind::Merge,
+        "application/strategic-merge-patch+json" => PatchKind::Strategic,
+        _ => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the server does not support the media type \"{media}\" for patches: accepted media types include {PATCH_TYPES}"
+            )));
+        }
+    };
+    let patch_doc = body::decode_json(bytes)?;
+    let patch_schema = schema::message_for_kind(&ctx.def.group, &ctx.def.version, &ctx.def.kind);
+    let warnings = match kind {
+        PatchKind::Json => vec![],
+        _ => vec![],
+    };
+    read_modify_write(ctx, name, sub, &warnings, |old| {
+        let new = match kind {
+            PatchKind::Json => {
+                let ops: json_patch::Patch = serde_json::from_value(patch_doc.clone())
+                    .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
+                let mut doc = old.clone();
+                json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::Invalid {
+                    kind: ctx.def.kind.clone(),
+                    group: ctx.def.group.clone(),
+                    name: name.to_string(),
+                    message: format!(
+                        "the server rejected our request due to an error in our request: {e}"
+                    ),
+                    causes: vec![],
+                })?;
+                doc
+            }
+            PatchKind::Merge => {
+                if !patch_doc.is_object() {
+                    return Err(ApiError::BadRequest(
+                        "json: cannot unmarshal a non-object merge patch".into(),
+                    ));
+                }
+                let mut doc = old.clone();
+                json_patch::merge(&mut doc, &patch_doc);
+                doc
+            }
+            PatchKind::Strategic => {
+                let Some(schema) = patch_schema else {
+                    return Err(ApiError::UnsupportedMediaType(format!(
+                        "strategic merge patch format is not supported for {}",
+                        ctx.def.qualified_plural()
+                    )));
+                };
+                super::strategic_merge::apply_patch(old, &patch_doc, Some(schema))
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            }
+        };
+        // A resourceVersion in the patch is a precondition.
+        let expected = match meta_str(&new, "resourceVersion") {
+            Some(rv) if Some(rv) != meta_str(old, "resourceVersion") => Some(parse_rv(rv)?),
+            _ => None,
+        };
+        Ok((new, expected))
+    })
+    .await
+}
+
+#[derive(Clone, Copy)]
+enum PatchKind {
+    Json,
+    Merge,
+    Strategic,
+}
+
+/// DeleteOptions from the body (JSON or protobuf) and query.
+struct DeleteOptions {
+    precondition: Precondition,
+}
+
+fn delete_options(
+    ctx: &Ctx<'_>,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<DeleteOptions, ApiError> {
+    let mut precondition = Precondition::default();
+    if !bytes.is_empty() {
+        let v = body::decode_object(content_type, bytes)?;
+        if let Some(p) = v.get("preconditions") {
+            precondition.uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
+            if let Some(rv) = p.get("resourceVersion").and_then(Value::as_str) {
+                precondition.resource_version = Some(parse_rv(rv)?);
+            }
+        }
+        if let Some(policy) = v.get("propagationPolicy").and_then(Value::as_str)
+            && !matches!(policy, "Background" | "Foreground" | "Orphan")
+        {
+            return Err(ApiError::BadRequest(format!(
+                "propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+    }
+    let _ = ctx;
+    Ok(DeleteOptions { precondition })
+}
+
+async fn delete(
+    ctx: &Ctx<'_>,
+    name: &str,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let opts = delete_options(ctx, content_type, bytes)?;
+    let dry_run = ctx.dry_run()?;
+    if ctx.def.plural == "namespaces"
+        && ctx.def.group.is_empty()
+        && matches!(name, "default" | "kube-system" | "kube-public")
+    {
+        return Err(ApiError::Forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        )));
+    }
+    let stored = ctx
+        .app
+        .store
+        .get(&ctx.def.storage_resource(), &ctx.namespace, name)
+        .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
+    if dry_run {
+        return respond_object(ctx, StatusCode::OK, &stored.json);
+    }
+    let result = ctx
+        .propose(Command::Delete {
+            key: ctx.key(name),
+            precondition: opts.precondition.clone(),
+        })
+        .await?;
+    match result {
+        CommandResult::Stored(json) => {
+            if matches!(ctx.def.plural.as_str(), "pods" | "namespaces") && ctx.def.group.is_empty()
+            {
+                respond_object(ctx, StatusCode::OK, &json)
+            } else {
+                let mut details = json!({"name": name, "kind": ctx.def.plural, "uid": stored.uid});
+                if !ctx.def.group.is_empty() {
+                    details["group"] = json!(ctx.def.group);
+                }
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+                ))
+            }
+        }
+        CommandResult::Failed(ApplyError::UidPrecondition { actual }) => Err(ApiError::Conflict(
+            ctx.target(name),
+            format!(
+                "Precondition failed: UID in precondition: {}, UID in object meta: {actual}",
+                opts.precondition.uid.unwrap_or_default()
+            ),
+        )),
+        other => Err(apply_failure(ctx, name, other)),
+    }
+}
+
+async fn delete_collection(
+    ctx: &Ctx<'_>,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let _ = delete_options(ctx, content_type, bytes)?;
+    let dry_run = ctx.dry_run()?;
+    let filter = Filter::parse(ctx)?;
+    ensure_fresh(ctx).await?;
+    let ns = if ctx.def.namespaced && !ctx.namespace.is_empty() {
+        Some(ctx.namespace.as_str())
+    } else {
+        None
+    };
+    let page = ctx
+        .app
+        .store
+        .list(&ctx.def.storage_resource(), ns, None, 0, &|o| {
+            filter.matches(o)
+        });
+    let mut deleted = Vec::new();
+    for obj in &page.items {
+        if dry_run {
+            deleted.push(obj.value());
+            continue;
+        }
+        let key = Key {
+            resource: ctx.def.storage_resource(),
+            namespace: obj.namespace.clone(),
+            name: obj.name.clone(),
+        };
+        match ctx
+            .propose(Command::Delete {
+                key,
+                precondition: Precondition {
+                    uid: Some(obj.uid.clone()),
+                    resource_version: None,
+                },
+            })
+            .await?
+        {
+            CommandResult::Stored(json) => {
+                deleted.push(serde_json::from_slice(&json).unwrap_or(Value::Null));
+            }
+            // Gone or replaced meanwhile: not ours to delete.
+            CommandResult::Failed(ApplyError::NotFound | ApplyError::UidPrecondition { .. }) => {}
+            other => return Err(apply_failure(ctx, &obj.name, other)),
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "kind": format!("{}List", ctx.def.kind),
+            "apiVersion": ctx.def.api_version(),
+            "metadata": {"resourceVersion": ctx.app.store.revision().to_string()},
+            "items": deleted,
+        }),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Reviews (create-only, not stored)
+
+fn review(ctx: &Ctx<'_>, caller: &Caller, mut obj: Value) -> Result<Response, ApiError> {
+    check_type(ctx, &mut obj)?;
+    let identity = caller.identity.as_ref().ok_or(ApiError::Unauthorized)?;
+    // Every authenticated user is an administrator until RBAC is enforced.
+    let status = match ctx.def.kind.as_str() {
+        "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview" => {
+            json!({"allowed": true, "reason": "vkube grants every authenticated user full access (RBAC is not enforced yet)"})
+        }
+        "SelfSubjectRulesReview" => json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }),
+        "SelfSubjectReview" => json!({
+            "userInfo": {"username": identity.user, "groups": identity.groups},
+        }),
+        _ => return Err(ApiError::MethodNotAllowed),
+    };
+    if let Some(o) = obj.as_object_mut() {
+        o.insert("status".into(), status);
+        o.entry("metadata").or_insert_with(|| json!({}));
+    }
+    let mut resp = json_response(StatusCode::CREATED, &obj);
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(resp)
+}
+
+/// Creates an object on the server's own behalf (bootstrap), ignoring AlreadyExists.
+pub async fn ensure_exists(
+    app: &Arc<ApiState>,
+    group: &str,
+    version: &str,
+    plural: &str,
+    namespace: &str,
+    obj: Value,
+) -> Result<(), ApiError> {
+    let def = app
+        .registry
+        .lookup(group, version, plural)
+        .ok_or_else(|| ApiError::Internal(format!("{plural} is not a served resource")))?;
+    let query = Query::default();
+    let ctx = Ctx {
+        app,
+        def,
+        namespace: namespace.to_string(),
+        query: &query,
+        wanted: Wanted::Json,
+    };
+    let name = meta_str(&obj, "name").unwrap_or("").to_string();
+    if app
+        .store
+        .get(&ctx.def.storage_resource(), namespace, &name)
+        .is_some()
+    {
+        return Ok(());
+    }
+    match create(&ctx, obj).await {
+        Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The labels of a stored object as the selector module wants them.
+pub fn labels_of(obj: &StoredObject) -> &BTreeMap<String, String> {
+    &obj.labels
+}

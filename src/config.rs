@@ -1,0 +1,407 @@
+//! The deployment's one config file, the command-line overlay, and validation.
+//!
+//! Flow: [`FileConfig`] (serde, from YAML) + [`ServerArgs`] (clap) → [`validate`] →
+//! [`ValidatedConfig`]. Nothing binds a port or touches the data dir before `validate` has
+//! passed; `main` exits with code 64 (EX_USAGE) when it fails, naming the offending field.
+//!
+//! Environment variables are read in exactly one place: clap's `env = …` attributes on
+//! [`ServerArgs`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// Exit code for a bad config or bad flags (sysexits.h `EX_USAGE`).
+pub const EXIT_BAD_CONFIG: i32 = 64;
+
+/// Errors of loading and validating the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid YAML for the schema.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the field.
+        message: String,
+    },
+    /// A field has a value that cannot work.
+    #[error("invalid config: {field}: {message}")]
+    Invalid {
+        /// The field path, as written in the config file (or the flag).
+        field: String,
+        /// What is wrong and what would work.
+        message: String,
+    },
+}
+
+/// `vkube`: the command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vkube",
+    version,
+    about = "A virtual Kubernetes control plane: a Raft-replicated Kubernetes API whose pods run in physical clusters",
+    long_about = None
+)]
+pub struct Cli {
+    /// What to run; without one, `vkube` runs the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Server flags, also accepted without the `server` subcommand.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the vkube API server (the default).
+    Server(ServerArgs),
+}
+
+/// Flags of `vkube server`. Each overrides the same setting of the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// The config file (YAML); see config/ for examples.
+    #[arg(long, env = "VKUBE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where state, certificates and the Raft log live [default: ./vkube-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the Kubernetes API (HTTPS) [default: 0.0.0.0:7443].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Extra subject alternative name of the serving certificate (repeatable).
+    #[arg(long = "tls-san", value_name = "NAME")]
+    pub tls_san: Vec<String>,
+    /// Where to write the admin kubeconfig [default: ./kubeconfig.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+}
+
+/// The config file as written (every field optional; flags and defaults fill the rest).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FileConfig {
+    /// The API server.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Who may call the API.
+    #[serde(default)]
+    pub authentication: AuthSection,
+    /// The Raft group.
+    #[serde(default)]
+    pub raft: RaftSection,
+}
+
+/// `server:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerSection {
+    /// `server.listen`.
+    pub listen: Option<String>,
+    /// `server.dataDir`.
+    pub data_dir: Option<PathBuf>,
+    /// `server.tlsSANs`.
+    #[serde(default, rename = "tlsSANs")]
+    pub tls_sans: Vec<String>,
+    /// `server.kubeconfigOut`.
+    pub kubeconfig_out: Option<PathBuf>,
+    /// `server.watchWindow`: how many past events watches may resume from.
+    pub watch_window: Option<usize>,
+}
+
+/// `authentication:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthSection {
+    /// Static bearer tokens.
+    #[serde(default)]
+    pub tokens: Vec<StaticToken>,
+}
+
+/// One static bearer token and the identity it stands for.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticToken {
+    /// The secret sent as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// The user name.
+    pub user: String,
+    /// The groups (`system:masters` has every right).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `raft:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RaftSection {
+    /// `raft.nodeId`: this node's id, never reused after its data is wiped.
+    pub node_id: Option<u64>,
+    /// `raft.heartbeatMillis`.
+    pub heartbeat_millis: Option<u64>,
+    /// `raft.electionTimeoutMillis`: the lower bound; the upper is twice that.
+    pub election_timeout_millis: Option<u64>,
+    /// `raft.snapshotEvery`: build a snapshot (and compact the log) after this many entries.
+    pub snapshot_every: Option<u64>,
+}
+
+/// A configuration that passed [`validate`]: every value is usable.
+#[derive(Debug, Clone)]
+pub struct ValidatedConfig {
+    /// Address of the HTTPS API.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Extra SANs of the serving certificate.
+    pub tls_sans: Vec<String>,
+    /// Where the admin kubeconfig is written.
+    pub kubeconfig_out: PathBuf,
+    /// Static bearer tokens.
+    pub tokens: Vec<StaticToken>,
+    /// Events kept for resuming watches.
+    pub watch_window: usize,
+    /// Raft settings.
+    pub raft: RaftSettings,
+}
+
+/// Validated Raft settings.
+#[derive(Debug, Clone)]
+pub struct RaftSettings {
+    /// This node's id.
+    pub node_id: u64,
+    /// Heartbeat interval.
+    pub heartbeat_millis: u64,
+    /// Election timeout lower bound.
+    pub election_timeout_millis: u64,
+    /// Entries between snapshots.
+    pub snapshot_every: u64,
+}
+
+/// Reads the config file named by `args` (if any).
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_file(path, &text)
+}
+
+/// Parses config file text.
+pub fn parse_file(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    if text.trim().is_empty() {
+        return Ok(FileConfig::default());
+    }
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Loads the file named by `--config` (if any) and overlays the flags, then validates.
+pub fn resolve(args: &ServerArgs) -> Result<ValidatedConfig, ConfigError> {
+    let file = match &args.config {
+        Some(path) => load_file(path)?,
+        None => FileConfig::default(),
+    };
+    validate(file, args)
+}
+
+/// Overlays `args` on `file`, fills defaults and checks every value.
+pub fn validate(file: FileConfig, args: &ServerArgs) -> Result<ValidatedConfig, ConfigError> {
+    let (listen_text, listen_field) = match (&args.listen, &file.server.listen) {
+        (Some(l), _) => (l.clone(), "--listen"),
+        (None, Some(l)) => (l.clone(), "server.listen"),
+        (None, None) => ("0.0.0.0:7443".to_string(), "server.listen"),
+    };
+    let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Invalid {
+        field: listen_field.into(),
+        message: format!(
+            "{listen_text:?} is not an address of the form IP:PORT (for example 0.0.0.0:7443)"
+        ),
+    })?;
+
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.server.data_dir)
+        .unwrap_or_else(|| PathBuf::from("./vkube-data"));
+    if data_dir.as_os_str().is_empty() {
+        return Err(invalid("server.dataDir", "must not be empty"));
+    }
+    let kubeconfig_out = args
+        .kubeconfig_out
+        .clone()
+        .or(file.server.kubeconfig_out)
+        .unwrap_or_else(|| PathBuf::from("./kubeconfig.yaml"));
+    if kubeconfig_out.as_os_str().is_empty() {
+        return Err(invalid("server.kubeconfigOut", "must not be empty"));
+    }
+
+    let mut tls_sans = file.server.tls_sans;
+    tls_sans.extend(args.tls_san.iter().cloned());
+    for (i, san) in tls_sans.iter().enumerate() {
+        if san.is_empty() || san.contains(char::is_whitespace) || san.contains('/') {
+            return Err(invalid(
+                &format!("server.tlsSANs[{i}]"),
+                &format!("{san:?} is neither a DNS name nor an IP address"),
+            ));
+        }
+    }
+    tls_sans.sort();
+    tls_sans.dedup();
+
+    let watch_window = file.server.watch_window.unwrap_or(10_000);
+    if !(100..=10_000_000).contains(&watch_window) {
+        return Err(invalid(
+            "server.watchWindow",
+            "must be between 100 and 10000000 events",
+        ));
+    }
+
+    let mut seen = std::collections::HashSet::new();
+    for (i, t) in file.authentication.tokens.iter().enumerate() {
+        let field = format!("authentication.tokens[{i}]");
+        if t.token.len() < 16 {
+            return Err(invalid(
+                &format!("{field}.token"),
+                "must be at least 16 characters",
+            ));
+        }
+        if t.token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                &format!("{field}.token"),
+                "must not contain whitespace",
+            ));
+        }
+        if t.user.is_empty() {
+            return Err(invalid(&format!("{field}.user"), "must not be empty"));
+        }
+        if !seen.insert(t.token.as_str()) {
+            return Err(invalid(
+                &format!("{field}.token"),
+                "is the same as an earlier token",
+            ));
+        }
+    }
+
+    let node_id = file.raft.node_id.unwrap_or(1);
+    if node_id == 0 {
+        return Err(invalid("raft.nodeId", "must be 1 or more"));
+    }
+    let heartbeat_millis = file.raft.heartbeat_millis.unwrap_or(100);
+    let election_timeout_millis = file.raft.election_timeout_millis.unwrap_or(1000);
+    if !(10..=10_000).contains(&heartbeat_millis) {
+        return Err(invalid(
+            "raft.heartbeatMillis",
+            "must be between 10 and 10000",
+        ));
+    }
+    if election_timeout_millis <= heartbeat_millis * 2 {
+        return Err(invalid(
+            "raft.electionTimeoutMillis",
+            "must be more than twice raft.heartbeatMillis",
+        ));
+    }
+    let snapshot_every = file.raft.snapshot_every.unwrap_or(20_000);
+    if snapshot_every < 100 {
+        return Err(invalid("raft.snapshotEvery", "must be at least 100"));
+    }
+
+    Ok(ValidatedConfig {
+        listen,
+        data_dir,
+        tls_sans,
+        kubeconfig_out,
+        tokens: file.authentication.tokens,
+        watch_window,
+        raft: RaftSettings {
+            node_id,
+            heartbeat_millis,
+            election_timeout_millis,
+            snapshot_every,
+        },
+    })
+}
+
+fn invalid(field: &str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.to_string(),
+        message: message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str, args: ServerArgs) -> Result<ValidatedConfig, ConfigError> {
+        validate(parse_file(Path::new("test.yaml"), yaml)?, &args)
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_flags() {
+        let c = check("", ServerArgs::default()).expect("defaults are valid");
+        assert_eq!(c.listen, "0.0.0.0:7443".parse().expect("addr"));
+        assert_eq!(c.data_dir, PathBuf::from("./vkube-data"));
+        assert_eq!(c.kubeconfig_out, PathBuf::from("./kubeconfig.yaml"));
+        assert_eq!(c.raft.node_id, 1);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = ServerArgs {
+            listen: Some("127.0.0.1:9000".into()),
+            tls_san: vec!["b.example".into()],
+            ..Default::default()
+        };
+        let c = check(
+            "server:\n  listen: 127.0.0.1:8000\n  tlsSANs: [a.example]\n",
+            args,
+        )
+        .expect("valid");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(
+            c.tls_sans,
+            vec!["a.example".to_string(), "b.example".to_string()]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases = [
+            ("server:\n  listen: nowhere\n", "server.listen"),
+            ("server:\n  tlsSANs: ['a b']\n", "server.tlsSANs[0]"),
+            (
+                "authentication:\n  tokens:\n  - {token: short, user: a}\n",
+                "authentication.tokens[0].token",
+            ),
+            ("raft:\n  nodeId: 0\n", "raft.nodeId"),
+            (
+                "raft:\n  heartbeatMillis: 500\n  electionTimeoutMillis: 600\n",
+                "raft.electionTimeoutMillis",
+            ),
+        ];
+        for (yaml, field) in cases {
+            let err = check(yaml, ServerArgs::default()).expect_err(yaml);
+            assert!(err.to_string().contains(field), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_name() {
+        let err = check("server:\n  lisen: 1.2.3.4:5\n", ServerArgs::default()).expect_err("typo");
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

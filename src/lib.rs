@@ -1,0 +1,12 @@
+//! vkube: a virtual Kubernetes control plane.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and their invariants.
+
+pub mod api;
+pub mod codec;
+pub mod config;
+pub mod raft;
+pub mod resources;
+pub mod server;
+pub mod store;
+pub mod tls;

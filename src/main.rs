@@ -1,0 +1,62 @@
+//! The `vkube` binary: parse flags, validate the config before anything binds, run.
+
+use clap::Parser;
+use vkube::config::{self, Cli, Command, EXIT_BAD_CONFIG};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Server(args)) => args,
+        None => cli.server,
+    };
+    let cfg = match config::resolve(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vkube: {e}");
+            std::process::exit(EXIT_BAD_CONFIG);
+        }
+    };
+    // One crypto provider for the whole process, installed before any TLS config exists.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        anyhow::bail!("a rustls crypto provider was already installed");
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VKUBE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let running = vkube::server::start(cfg).await?;
+        let shutdown = running.shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        });
+        running.wait().await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Starting and stopping the daemon: PKI, store, Raft, bootstrap objects, kubeconfig, the API
+//! listener, and one cancellation tree for shutdown.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::config::ValidatedConfig;
+use crate::raft::{RaftNode, RaftNodeError};
+use crate::resources::Registry;
+use crate::store::{Store, StoreError};
+use crate::tls::{Pki, TlsError};
+
+/// Errors of starting the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data dir is unusable.
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        /// The dir.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Certificates.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Raft.
+    #[error(transparent)]
+    Raft(#[from] RaftNodeError),
+    /// The listener.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error(transparent)]
+    Serve(#[from] api::ServeError),
+    /// Creating the built-in objects failed.
+    #[error("bootstrap: {0}")]
+    Bootstrap(String),
+}
+
+/// A started daemon.
+pub struct Running {
+    /// The bound API address.
+    pub addr: SocketAddr,
+    /// Cancel to stop.
+    pub shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), api::ServeError>>,
+    raft: Arc<RaftNode>,
+    store: Arc<Store>,
+}
+
+impl Running {
+    /// Waits until the server stops (after `shutdown` is cancelled), then stops Raft.
+    pub async fn wait(self) -> Result<(), ServerError> {
+        let served = self.task.await;
+        self.raft.shutdown().await;
+        if let Err(e) = self.store.sync() {
+            tracing::warn!(error = %e, "final state sync");
+        }
+        match served {
+            Ok(r) => r.map_err(ServerError::from),
+            Err(e) => Err(ServerError::Bootstrap(format!("server task: {e}"))),
+        }
+    }
+}
+
+fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Starts the daemon: returns once the API is serving.
+pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
+    let started = tokio::time::Instant::now();
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|source| ServerError::DataDir {
+        path: cfg.data_dir.display().to_string(),
+        source,
+    })?;
+    let mut sans = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    if let Some(h) = host_name() {
+        sans.push(h);
+    }
+    if !cfg.listen.ip().is_unspecified() {
+        sans.push(cfg.listen.ip().to_string());
+    }
+    sans.extend(cfg.tls_sans.iter().cloned());
+    sans.sort();
+    sans.dedup();
+    let pki = Pki::load_or_create(&cfg.data_dir.join("pki"), &sans)?;
+
+    // Bind before Raft starts so a taken port fails fast.
+    let listener =
+        std::net::TcpListener::bind(cfg.listen).map_err(|source| ServerError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| ServerError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let client_host: IpAddr = if addr.ip().is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    let server_url = format!("https://{}", SocketAddr::new(client_host, addr.port()));
+
+    let store = Arc::new(Store::open(&cfg.data_dir, cfg.watch_window)?);
+    let raft =
+        Arc::new(RaftNode::start(&cfg.data_dir, &cfg.raft, store.clone(), &server_url).await?);
+    let state = Arc::new(ApiState {
+        store: store.clone(),
+        raft: raft.clone(),
+        registry: Registry::builtin(),
+        auth: api::auth::Authenticator::new(&cfg.tokens),
+        server_address: format!("{}:{}", client_host, addr.port()),
+    });
+    bootstrap(&state).await?;
+    crate::tls::write_kubeconfig(
+        &cfg.kubeconfig_out,
+        &server_url,
+        &pki.ca_pem,
+        "vkube-admin",
+        &pki.admin_cert_pem,
+        &pki.admin_key_pem,
+    )?;
+
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(api::serve(
+        state,
+        listener,
+        pki.server_config()?,
+        shutdown.clone(),
+    ));
+    tracing::info!(
+        %addr,
+        kubeconfig = %cfg.kubeconfig_out.display(),
+        millis = started.elapsed().as_millis() as u64,
+        "vkube API serving"
+    );
+    Ok(Running {
+        addr,
+        shutdown,
+        task,
+        raft,
+        store,
+    })
+}
+
+/// The namespaces kube-apiserver creates at start.
+async fn bootstrap(state: &Arc<ApiState>) -> Result<(), ServerError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}});
+        api::objects::ensure_exists(state, "", "v1", "namespaces", "", obj)
+            .await
+            .map_err(|e| ServerError::Bootstrap(format!("namespace {ns}: {e}")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,713 @@
+//! The object store: the replicated state machine's state and what reads and watches see.
+//!
+//! Objects are JSON bytes keyed by (resource, namespace, name), where resource is the
+//! group-qualified plural (`configmaps`, `deployments.apps`). The store's revision is the Raft
+//! log index of the last applied entry, and every object's `metadata.resourceVersion` is the
+//! index of the entry that last wrote it.
+//!
+//! Invariants:
+//! - Only [`Store::apply_batch`] (called by the Raft state machine, in log order) and
+//!   [`Store::install_snapshot`] change state. Conflicts (already exists, stale
+//!   resourceVersion, uid precondition, missing namespace) are decided there, so every replica
+//!   decides them the same way.
+//! - Applying is deterministic: it uses only the command and the log index.
+//! - Every change is persisted (redb, `state.redb`) together with the Raft module's opaque
+//!   metadata (last applied log id, membership) in one transaction, then published to
+//!   watchers, in revision order.
+//! - Reads never touch disk: the full state is in memory, like kube-apiserver's watch cache.
+
+pub mod command;
+mod persist;
+pub mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use serde_json::Value;
+
+pub use command::{ApplyError, Command, CommandResult, Key, Precondition};
+pub use watch::{EventType, WatchEvent, WatchHub, WatchStart};
+
+/// Errors of the store's persistence.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// redb failed.
+    #[error("state database {path}: {message}")]
+    Db {
+        /// The database file.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// Stored bytes could not be decoded.
+    #[error("state database holds a damaged record {key:?}: {message}")]
+    Corrupt {
+        /// The record.
+        key: String,
+        /// Why it is unreadable.
+        message: String,
+    },
+}
+
+impl From<StoreError> for std::io::Error {
+    fn from(e: StoreError) -> Self {
+        std::io::Error::other(e)
+    }
+}
+
+/// One stored object: its JSON and what reads need without parsing it.
+#[derive(Debug)]
+pub struct StoredObject {
+    /// Namespace ("" for cluster-scoped objects).
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.resourceVersion`, as a number.
+    pub resource_version: u64,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// The object's JSON, with `metadata.resourceVersion` set.
+    pub json: Bytes,
+}
+
+impl StoredObject {
+    /// Parses the object's JSON.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+}
+
+type ObjectMap = BTreeMap<(String, String), Arc<StoredObject>>;
+
+#[derive(Default)]
+struct State {
+    resources: HashMap<String, ObjectMap>,
+    revision: u64,
+    raft_meta: Option<Vec<u8>>,
+}
+
+/// The store. Cheap to share behind an `Arc`.
+pub struct Store {
+    state: RwLock<State>,
+    hub: WatchHub,
+    db: persist::StateDb,
+}
+
+/// One entry to apply: its log index and, for application entries, the command.
+pub struct ApplyEntry {
+    /// The Raft log index.
+    pub index: u64,
+    /// `None` for Raft-internal entries (blank, membership): they only advance the revision.
+    pub command: Option<Command>,
+}
+
+/// A page of a list.
+pub struct ListPage {
+    /// The matching objects, in key order.
+    pub items: Vec<Arc<StoredObject>>,
+    /// The store revision the list was read at.
+    pub revision: u64,
+    /// The (namespace, name) to continue after, when the page was cut by the limit.
+    pub next: Option<(String, String)>,
+    /// How many more objects match after this page.
+    pub remaining: usize,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, loading all objects into memory.
+    pub fn open(dir: &Path, watch_window: usize) -> Result<Store, StoreError> {
+        let db = persist::StateDb::open(&dir.join("state.redb"))?;
+        let loaded = db.load()?;
+        let mut state = State {
+            revision: loaded.revision,
+            raft_meta: loaded.raft_meta,
+            ..State::default()
+        };
+        for (key, json) in loaded.objects {
+            let obj = index_object(&key, json, None).map_err(|message| StoreError::Corrupt {
+                key: format!("{}/{}/{}", key.resource, key.namespace, key.name),
+                message,
+            })?;
+            state
+                .resources
+                .entry(key.resource)
+                .or_default()
+                .insert((key.namespace, key.name), Arc::new(obj));
+        }
+        let revision = state.revision;
+        Ok(Store {
+            state: RwLock::new(state),
+            hub: WatchHub::new(watch_window, revision),
+            db,
+        })
+    }
+
+    /// The revision of the last applied entry.
+    pub fn revision(&self) -> u64 {
+        self.read().revision
+    }
+
+    /// The Raft module's metadata, as stored with the last applied batch.
+    pub fn raft_meta(&self) -> Option<Vec<u8>> {
+        self.read().raft_meta.clone()
+    }
+
+    /// Watch events.
+    pub fn hub(&self) -> &WatchHub {
+        &self.hub
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// One object.
+    pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Arc<StoredObject>> {
+        self.read()
+            .resources
+            .get(resource)?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Objects of `resource` (in `namespace` if given) that pass `filter`, in key order,
+    /// starting after `after`, at most `limit` (0 = no limit).
+    pub fn list(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+        filter: &dyn Fn(&StoredObject) -> bool,
+    ) -> ListPage {
+        let state = self.read();
+        let mut page = ListPage {
+            items: Vec::new(),
+            revision: state.revision,
+            next: None,
+            remaining: 0,
+        };
+        let Some(map) = state.resources.get(resource) else {
+            return page;
+        };
+        use std::ops::Bound;
+        let lower = match (after, namespace) {
+            (Some((ns, name)), _) => Bound::Excluded((ns.to_string(), name.to_string())),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        for ((ns, _), obj) in map.range((lower, Bound::Unbounded)) {
+            if let Some(want) = namespace
+                && ns.as_str() != want
+            {
+                break;
+            }
+            if !filter(obj) {
+                continue;
+            }
+            if limit > 0 && page.items.len() >= limit {
+                page.remaining += 1;
+                continue;
+            }
+            page.items.push(obj.clone());
+        }
+        if page.remaining > 0
+            && let Some(last) = page.items.last()
+        {
+            page.next = Some((last.namespace.clone(), last.name.clone()));
+        }
+        page
+    }
+
+    /// Applies entries in log order, persists the result with `raft_meta` in one transaction,
+    /// and publishes the watch events. Returns one result per entry.
+    pub fn apply_batch(
+        &self,
+        entries: Vec<ApplyEntry>,
+        raft_meta: Vec<u8>,
+    ) -> Result<Vec<CommandResult>, StoreError> {
+        let mut results = Vec::with_capacity(entries.len());
+        let mut events = Vec::new();
+        let mut writes: Vec<(Key, Option<Bytes>)> = Vec::new();
+        let revision = {
+            let mut state = self
+                .state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for entry in entries {
+                state.revision = state.revision.max(entry.index);
+                let Some(cmd) = entry.command else {
+                    results.push(CommandResult::Noop);
+                    continue;
+                };
+                let result = apply_one(&mut state, entry.index, cmd, &mut events);
+                results.push(result);
+            }
+            for ev in &events {
+                let key = Key {
+                    resource: ev.resource.to_string(),
+                    namespace: ev.object.namespace.clone(),
+                    name: ev.object.name.clone(),
+                };
+                let json = match ev.kind {
+                    EventType::Deleted => None,
+                    _ => Some(ev.object.json.clone()),
+                };
+                writes.push((key, json));
+            }
+            state.raft_meta = Some(raft_meta.clone());
+            state.revision
+        };
+        self.db.write_batch(&writes, revision, &raft_meta)?;
+        for ev in events {
+            self.hub.publish(ev);
+        }
+        self.hub.advance(revision);
+        Ok(results)
+    }
+
+    /// Makes everything applied so far durable (fsync).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.sync()
+    }
+
+    /// The whole state as snapshot bytes, with the Raft metadata stored at that point.
+    pub fn snapshot(&self) -> Result<(Option<Vec<u8>>, Vec<u8>), StoreError> {
+        let state = self.read();
+        let mut objects = Vec::new();
+        for (resource, map) in &state.resources {
+            for ((ns, name), obj) in map {
+                objects.push((
+                    Key {
+                        resource: resource.clone(),
+                        namespace: ns.clone(),
+                        name: name.clone(),
+                    },
+                    obj.json.clone(),
+                ));
+            }
+        }
+        let snap = command::SnapshotData {
+            revision: state.revision,
+            objects,
+        };
+        let bytes = crate::codec::encode(&snap).map_err(|e| StoreError::Corrupt {
+            key: "snapshot".into(),
+            message: e.to_string(),
+        })?;
+        Ok((state.raft_meta.clone(), bytes))
+    }
+
+    /// Replaces the whole state with a snapshot taken by [`Store::snapshot`].
+    pub fn install_snapshot(&self, bytes: &[u8], raft_meta: Vec<u8>) -> Result<(), StoreError> {
+        let snap: command::SnapshotData =
+            crate::codec::decode(bytes).map_err(|e| StoreError::Corrupt {
+                key: "snapshot".into(),
+                message: e.to_string(),
+            })?;
+        let mut resources: HashMap<String, ObjectMap> = HashMap::new();
+        for (key, json) in &snap.objects {
+            let obj =
+                index_object(key, json.clone(), None).map_err(|message| StoreError::Corrupt {
+                    key: format!("snapshot {}/{}/{}", key.resource, key.namespace, key.name),
+                    message,
+                })?;
+            resources
+                .entry(key.resource.clone())
+                .or_default()
+                .insert((key.namespace.clone(), key.name.clone()), Arc::new(obj));
+        }
+        self.db
+            .replace_all(&snap.objects, snap.revision, &raft_meta)?;
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.resources = resources;
+        state.revision = snap.revision;
+        state.raft_meta = Some(raft_meta);
+        self.hub.reset(snap.revision);
+        Ok(())
+    }
+}
+
+/// Builds the stored form of `json`, setting `metadata.resourceVersion` when `rv` is given.
+fn index_object(key: &Key, json: Bytes, rv: Option<u64>) -> Result<StoredObject, String> {
+    let mut value: Value = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+    let meta = value
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .ok_or("object has no metadata")?;
+    let json = match rv {
+        Some(rv) => {
+            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+            Bytes::from(serde_json::to_vec(&value).map_err(|e| e.to_string())?)
+        }
+        None => json,
+    };
+    let meta = value.get("metadata").and_then(Value::as_object);
+    let str_field = |f: &str| {
+        meta.and_then(|m| m.get(f))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let labels = meta
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+        .map(|l| {
+            l.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(StoredObject {
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        uid: str_field("uid"),
+        resource_version: str_field("resourceVersion").parse().unwrap_or(0),
+        labels,
+        json,
+    })
+}
+
+fn apply_one(
+    state: &mut State,
+    index: u64,
+    cmd: Command,
+    events: &mut Vec<WatchEvent>,
+) -> CommandResult {
+    match cmd {
+        Command::Create { key, object } => {
+            if !key.namespace.is_empty() {
+                let ns_exists = state
+                    .resources
+                    .get("namespaces")
+                    .is_some_and(|m| m.contains_key(&(String::new(), key.namespace.clone())));
+                if !ns_exists {
+                    return CommandResult::Failed(ApplyError::NamespaceNotFound);
+                }
+            }
+            let map = state.resources.entry(key.resource.clone()).or_default();
+            let map_key = (key.namespace.clone(), key.name.clone());
+            if map.contains_key(&map_key) {
+                return CommandResult::Failed(ApplyError::AlreadyExists);
+            }
+            let obj = match index_object(&key, object, Some(index)) {
+                Ok(o) => Arc::new(o),
+                Err(e) => return CommandResult::Failed(ApplyError::BadObject(e)),
+            };
+            map.insert(map_key, obj.clone());
+            events.push(WatchEvent::new(
+                index,
+                EventType::Added,
+                &key.resource,
+                obj.clone(),
+                None,
+            ));
+            CommandResult::Stored(obj.json.clone())
+        }
+        Command::Update {
+            key,
+            expected_rv,
+            object,
+        } => {
+            let Some(map) = state.resources.get_mut(&key.resource) else {
+                return CommandResult::Failed(ApplyError::NotFound);
+            };
+            let map_key = (key.namespace.clone(), key.name.clone());
+            let Some(current) = map.get(&map_key) else {
+                return CommandResult::Failed(ApplyError::NotFound);
+            };
+            if current.resource_version != expected_rv {
+                return CommandResult::Failed(ApplyError::Conflict);
+            }
+            let obj = match index_object(&key, object, Some(index)) {
+                Ok(o) => Arc::new(o),
+                Err(e) => return CommandResult::Failed(ApplyError::BadObject(e)),
+            };
+            if obj.uid != current.uid {
+                return CommandResult::Failed(ApplyError::UidMismatch);
+            }
+            let prev = map.insert(map_key, obj.clone());
+            events.push(WatchEvent::new(
+                index,
+                EventType::Modified,
+                &key.resource,
+                obj.clone(),
+                prev,
+            ));
+            CommandResult::Stored(obj.json.clone())
+        }
+        Command::Delete { key, precondition } => {
+            let Some(map) = state.resources.get_mut(&key.resource) else {
+                return CommandResult::Failed(ApplyError::NotFound);
+            };
+            let map_key = (key.namespace.clone(), key.name.clone());
+            let Some(current) = map.get(&map_key) else {
+                return CommandResult::Failed(ApplyError::NotFound);
+            };
+            if let Some(uid) = &precondition.uid
+                && *uid != current.uid
+            {
+                return CommandResult::Failed(ApplyError::UidPrecondition {
+                    actual: current.uid.clone(),
+                });
+            }
+            if let Some(rv) = precondition.resource_version
+                && rv != current.resource_version
+            {
+                return CommandResult::Failed(ApplyError::RvPrecondition {
+                    actual: current.resource_version,
+                });
+            }
+            let Some(removed) = map.remove(&map_key) else {
+                return CommandResult::Failed(ApplyError::NotFound);
+            };
+            let tombstone = match index_object(&key, removed.json.clone(), Some(index)) {
+                Ok(o) => Arc::new(o),
+                Err(_) => removed,
+            };
+            events.push(WatchEvent::new(
+                index,
+                EventType::Deleted,
+                &key.resource,
+                tombstone.clone(),
+                None,
+            ));
+            if key.resource == "namespaces" {
+                // Until the namespace controller exists, deleting a namespace deletes its
+                // contents in the same entry.
+                for (resource, map) in state.resources.iter_mut() {
+                    let inside: Vec<_> = map
+                        .range((key.name.clone(), String::new())..)
+                        .take_while(|((ns, _), _)| *ns == key.name)
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in inside {
+                        if let Some(obj) = map.remove(&k) {
+                            let sub_key = Key {
+                                resource: resource.clone(),
+                                namespace: k.0.clone(),
+                                name: k.1.clone(),
+                            };
+                            let gone = index_object(&sub_key, obj.json.clone(), Some(index))
+                                .map(Arc::new)
+                                .unwrap_or(obj);
+                            events.push(WatchEvent::new(
+                                index,
+                                EventType::Deleted,
+                                resource,
+                                gone,
+                                None,
+                            ));
+                        }
+                    }
+                }
+            }
+            CommandResult::Stored(tombstone.json.clone())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(ns: &str, name: &str, uid: &str, labels: &[(&str, &str)]) -> Bytes {
+        let labels: serde_json::Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        Bytes::from(
+            serde_json::to_vec(&serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": ns, "uid": uid, "labels": labels},
+            }))
+            .expect("json"),
+        )
+    }
+
+    fn key(resource: &str, ns: &str, name: &str) -> Key {
+        Key {
+            resource: resource.into(),
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    fn apply(store: &Store, index: u64, command: Command) -> CommandResult {
+        store
+            .apply_batch(
+                vec![ApplyEntry {
+                    index,
+                    command: Some(command),
+                }],
+                vec![],
+            )
+            .expect("apply")
+            .remove(0)
+    }
+
+    fn ns(name: &str) -> Command {
+        Command::Create {
+            key: key("namespaces", "", name),
+            object: Bytes::from(format!(
+                r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}","uid":"ns-{name}"}}}}"#
+            )),
+        }
+    }
+
+    #[test]
+    fn conflicts_are_decided_in_apply() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 100).expect("open");
+        let create = || Command::Create {
+            key: key("configmaps", "a", "x"),
+            object: obj("a", "x", "u1", &[]),
+        };
+        assert!(matches!(
+            apply(&store, 1, create()),
+            CommandResult::Failed(ApplyError::NamespaceNotFound)
+        ));
+        assert!(matches!(
+            apply(&store, 2, ns("a")),
+            CommandResult::Stored(_)
+        ));
+        let CommandResult::Stored(json) = apply(&store, 3, create()) else {
+            panic!("create failed")
+        };
+        assert!(String::from_utf8_lossy(&json).contains(r#""resourceVersion":"3""#));
+        assert!(matches!(
+            apply(&store, 4, create()),
+            CommandResult::Failed(ApplyError::AlreadyExists)
+        ));
+        let update = |rv| Command::Update {
+            key: key("configmaps", "a", "x"),
+            expected_rv: rv,
+            object: obj("a", "x", "u1", &[("k", "v")]),
+        };
+        assert!(matches!(
+            apply(&store, 5, update(2)),
+            CommandResult::Failed(ApplyError::Conflict)
+        ));
+        assert!(matches!(
+            apply(&store, 6, update(3)),
+            CommandResult::Stored(_)
+        ));
+        assert_eq!(
+            store
+                .get("configmaps", "a", "x")
+                .expect("exists")
+                .resource_version,
+            6
+        );
+        let del = |uid: &str| Command::Delete {
+            key: key("configmaps", "a", "x"),
+            precondition: Precondition {
+                uid: Some(uid.into()),
+                resource_version: None,
+            },
+        };
+        assert!(matches!(
+            apply(&store, 7, del("other")),
+            CommandResult::Failed(ApplyError::UidPrecondition { .. })
+        ));
+        assert!(matches!(
+            apply(&store, 8, del("u1")),
+            CommandResult::Stored(_)
+        ));
+        assert!(store.get("configmaps", "a", "x").is_none());
+        assert_eq!(store.revision(), 8);
+    }
+
+    #[test]
+    fn state_survives_reopen_after_sync() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), 100).expect("open");
+            apply(&store, 1, ns("a"));
+            apply(
+                &store,
+                2,
+                Command::Create {
+                    key: key("configmaps", "a", "x"),
+                    object: obj("a", "x", "u", &[("app", "web")]),
+                },
+            );
+            store.sync().expect("sync");
+        }
+        let store = Store::open(dir.path(), 100).expect("reopen");
+        assert_eq!(store.revision(), 2);
+        let got = store.get("configmaps", "a", "x").expect("persisted");
+        assert_eq!(got.labels.get("app").map(String::as_str), Some("web"));
+    }
+
+    #[test]
+    fn list_pages_and_namespace_deletion_cascades() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 100).expect("open");
+        apply(&store, 1, ns("a"));
+        apply(&store, 2, ns("b"));
+        for (i, (n, name)) in [("a", "1"), ("a", "2"), ("a", "3"), ("b", "1")]
+            .iter()
+            .enumerate()
+        {
+            apply(
+                &store,
+                3 + i as u64,
+                Command::Create {
+                    key: key("configmaps", n, name),
+                    object: obj(n, name, name, &[]),
+                },
+            );
+        }
+        let page = store.list("configmaps", Some("a"), None, 2, &|_| true);
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.remaining, 1);
+        let (ns_after, name_after) = page.next.expect("more");
+        let page2 = store.list(
+            "configmaps",
+            Some("a"),
+            Some((&ns_after, &name_after)),
+            2,
+            &|_| true,
+        );
+        assert_eq!(
+            page2
+                .items
+                .iter()
+                .map(|o| o.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["3"]
+        );
+        assert_eq!(
+            store
+                .list("configmaps", None, None, 0, &|_| true)
+                .items
+                .len(),
+            4
+        );
+        apply(
+            &store,
+            10,
+            Command::Delete {
+                key: key("namespaces", "", "a"),
+                precondition: Precondition::default(),
+            },
+        );
+        assert_eq!(
+            store
+                .list("configmaps", None, None, 0, &|_| true)
+                .items
+                .len(),
+            1
+        );
+    }
+}
