@@ -44,8 +44,13 @@ pub fn decode_object(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, 
     let value = match media.as_str() {
         "application/json" | "" => decode_json(bytes)?,
         "application/yaml" => decode_yaml(bytes)?,
-        "application/vnd.kubernetes.protobuf" => super::protobuf::decode(bytes)
-            .map_err(|e| ApiError::BadRequest(format!("unable to decode protobuf body: {e}")))?,
+        "application/vnd.kubernetes.protobuf" => super::protobuf::decode(bytes).map_err(|e| {
+            if e.is_unsupported_media_type() {
+                ApiError::UnsupportedMediaType(e.to_string())
+            } else {
+                ApiError::BadRequest(format!("unable to decode protobuf body: {e}"))
+            }
+        })?,
         _ => {
             return Err(ApiError::UnsupportedMediaType("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf".to_string()));
         }

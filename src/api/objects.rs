@@ -295,11 +295,10 @@ impl Filter {
     /// From `labelSelector` and `fieldSelector`.
     pub fn parse(ctx: &Ctx<'_>) -> Result<Filter, ApiError> {
         let labels = match ctx.query.get("labelSelector") {
-            Some(s) if !s.trim().is_empty() => {
-                Some(selector::parse_label_selector(s).map_err(|e| {
-                    ApiError::BadRequest(format!("unable to parse requirement: {e}"))
-                })?)
-            }
+            Some(s) if !s.trim().is_empty() => Some(
+                selector::parse_label_selector(s)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?,
+            ),
             _ => None,
         };
         let fields = match ctx.query.get("fieldSelector") {
@@ -596,17 +595,15 @@ fn field_validation(ctx: &Ctx<'_>, obj: &Value) -> Result<Vec<String>, ApiError>
     if unknown.is_empty() {
         return Ok(vec![]);
     }
-    let texts: Vec<String> = unknown
-        .iter()
-        .map(|f| format!("unknown field \"{f}\""))
-        .collect();
     if mode == "Strict" {
-        return Err(ApiError::BadRequest(format!(
-            "strict decoding error: {}",
-            texts.join(", ")
+        return Err(ApiError::BadRequest(schema::strict_decoding_error(
+            &unknown,
         )));
     }
-    Ok(texts)
+    Ok(unknown
+        .iter()
+        .map(|f| schema::unknown_field_message(f))
+        .collect())
 }
 
 fn invalid(ctx: &Ctx<'_>, name: &str, errs: &[validation::FieldError]) -> ApiError {
@@ -914,14 +911,22 @@ fn merge_update(
     Ok(Merge::Write(new))
 }
 
+/// What a client asks an object to become.
+struct Change {
+    /// The new object.
+    object: Value,
+    /// The resourceVersion the client named, if any: a mismatch is a conflict, not a retry.
+    expected_rv: Option<u64>,
+    /// `fieldValidation=Warn` warnings.
+    warnings: Vec<String>,
+}
+
 /// Read-modify-write with retries: `change` computes the new object from the stored one.
-/// With `expected_rv` set (the client named a resourceVersion), a mismatch is a conflict.
 async fn read_modify_write(
     ctx: &Ctx<'_>,
     name: &str,
     sub: Option<&str>,
-    warnings: &[String],
-    mut change: impl FnMut(&Value) -> Result<(Value, Option<u64>), ApiError>,
+    mut change: impl FnMut(&Value) -> Result<Change, ApiError>,
 ) -> Result<Response, ApiError> {
     let dry_run = ctx.dry_run()?;
     let resource = ctx.def.storage_resource();
@@ -932,7 +937,12 @@ async fn read_modify_write(
             .get(&resource, &ctx.namespace, name)
             .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
         let old = stored.value();
-        let (new, expected_rv) = change(&old)?;
+        let Change {
+            object: new,
+            expected_rv,
+            warnings,
+        } = change(&old)?;
+        let warnings = warnings.as_slice();
         if let Some(rv) = expected_rv
             && rv != stored.resource_version
         {
@@ -990,11 +1000,18 @@ async fn update(
     obj: Value,
 ) -> Result<Response, ApiError> {
     let warnings = field_validation(ctx, &obj)?;
-    let expected = match meta_str(&obj, "resourceVersion") {
+    let expected_rv = match meta_str(&obj, "resourceVersion") {
         None | Some("") => None,
         Some(rv) => Some(parse_rv(rv)?),
     };
-    read_modify_write(ctx, name, sub, &warnings, |_| Ok((obj.clone(), expected))).await
+    read_modify_write(ctx, name, sub, |_| {
+        Ok(Change {
+            object: obj.clone(),
+            expected_rv,
+            warnings: warnings.clone(),
+        })
+    })
+    .await
 }
 
 /// The patch types kube-apiserver accepts.
@@ -1020,24 +1037,25 @@ async fn patch(
     };
     let patch_doc = body::decode_json(bytes)?;
     let patch_schema = schema::message_for_kind(&ctx.def.group, &ctx.def.version, &ctx.def.kind);
-    let warnings = match kind {
-        PatchKind::Json => vec![],
-        _ => vec![],
-    };
-    read_modify_write(ctx, name, sub, &warnings, |old| {
+    read_modify_write(ctx, name, sub, |old| {
         let new = match kind {
             PatchKind::Json => {
                 let ops: json_patch::Patch = serde_json::from_value(patch_doc.clone())
                     .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
                 let mut doc = old.clone();
+                // kube-apiserver answers a failed JSON patch with a generic 422 whose cause
+                // carries the patch error; kubectl prints "The request is invalid: <cause>".
                 json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::Invalid {
-                    kind: ctx.def.kind.clone(),
-                    group: ctx.def.group.clone(),
-                    name: name.to_string(),
-                    message: format!(
-                        "the server rejected our request due to an error in our request: {e}"
-                    ),
-                    causes: vec![],
+                    kind: String::new(),
+                    group: String::new(),
+                    name: String::new(),
+                    message: "the server rejected our request due to an error in our request"
+                        .into(),
+                    causes: vec![Cause {
+                        reason: "UnexpectedServerResponse".into(),
+                        message: e.to_string(),
+                        field: String::new(),
+                    }],
                 })?;
                 doc
             }
@@ -1058,16 +1076,32 @@ async fn patch(
                         ctx.def.qualified_plural()
                     )));
                 };
-                super::strategic_merge::apply_patch(old, &patch_doc, Some(schema))
-                    .map_err(|e| ApiError::BadRequest(e.to_string()))?
+                super::strategic_merge::apply_patch(old, &patch_doc, Some(schema)).map_err(|e| {
+                    match e.status_code() {
+                        422 => ApiError::Invalid {
+                            kind: String::new(),
+                            group: String::new(),
+                            name: String::new(),
+                            message: e.to_string(),
+                            causes: vec![],
+                        },
+                        500 => ApiError::Internal(e.to_string()),
+                        _ => ApiError::BadRequest(e.to_string()),
+                    }
+                })?
             }
         };
         // A resourceVersion in the patch is a precondition.
-        let expected = match meta_str(&new, "resourceVersion") {
+        let expected_rv = match meta_str(&new, "resourceVersion") {
             Some(rv) if Some(rv) != meta_str(old, "resourceVersion") => Some(parse_rv(rv)?),
             _ => None,
         };
-        Ok((new, expected))
+        let warnings = field_validation(ctx, &new)?;
+        Ok(Change {
+            object: new,
+            expected_rv,
+            warnings,
+        })
     })
     .await
 }
