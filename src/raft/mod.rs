@@ -99,10 +99,6 @@ impl RaftNode {
             election_timeout_max: settings.election_timeout_millis * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(settings.snapshot_every),
             max_in_snapshot_log_to_keep: 1000,
-            // openraft's default queues (65536 entries) are preallocated: ~26 MB resident
-            // at idle. 4096 still far exceeds the writes in flight from any API load.
-            api_channel_size: Some(4096),
-            notification_channel_size: Some(4096),
             ..Default::default()
         };
         let config = Arc::new(
