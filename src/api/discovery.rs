@@ -51,6 +51,25 @@ pub fn group(registry: &Registry, name: &str) -> Option<Value> {
 
 fn subresources(d: &ResourceDef) -> Vec<(&'static str, Value, &'static [&'static str])> {
     let mut subs = Vec::new();
+    if d.group.is_empty() && d.plural == "pods" {
+        subs.push((
+            "binding",
+            json!({"group": "", "version": "v1", "kind": "Binding"}),
+            &["create"][..],
+        ));
+        subs.push((
+            "eviction",
+            json!({"group": "policy", "version": "v1", "kind": "Eviction"}),
+            &["create"][..],
+        ));
+    }
+    if d.has_scale {
+        subs.push((
+            "scale",
+            json!({"group": "autoscaling", "version": "v1", "kind": "Scale"}),
+            &["get", "patch", "update"][..],
+        ));
+    }
     if d.has_status {
         subs.push((
             "status",
@@ -83,14 +102,19 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
             r["categories"] = json!(d.categories);
         }
         resources.push(r);
-        for (sub, _, verbs) in subresources(d) {
-            resources.push(json!({
+        for (sub, kind, verbs) in subresources(d) {
+            let mut r = json!({
                 "name": format!("{}/{}", d.plural, sub),
                 "singularName": "",
                 "namespaced": d.namespaced,
-                "kind": d.kind,
+                "kind": kind["kind"],
                 "verbs": verbs,
-            }));
+            });
+            if kind["group"] != json!(d.group) || kind["version"] != json!(d.version) {
+                r["group"] = kind["group"].clone();
+                r["version"] = kind["version"].clone();
+            }
+            resources.push(r);
         }
     }
     let gv = if group.is_empty() {
@@ -190,7 +214,18 @@ mod tests {
             .cloned()
             .expect("deployments");
         assert_eq!(deploy["scope"], "Namespaced");
-        assert_eq!(deploy["subresources"][0]["subresource"], "status");
+        let subs: Vec<&str> = deploy["subresources"]
+            .as_array()
+            .expect("subresources")
+            .iter()
+            .map(|s| s["subresource"].as_str().expect("name"))
+            .collect();
+        assert_eq!(subs, ["scale", "status"]);
+        let scale = &deploy["subresources"][0]["responseKind"];
+        assert_eq!(
+            (scale["group"].as_str(), scale["kind"].as_str()),
+            (Some("autoscaling"), Some("Scale"))
+        );
         assert_eq!(groups(&r)["groups"][0]["name"], "apps");
         assert!(group(&r, "batch").is_some() && group(&r, "nope").is_none());
     }

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod deletion;
 pub mod discovery;
 pub mod error;
 pub mod objects;
@@ -15,6 +16,7 @@ pub mod openapi;
 pub mod printers;
 pub mod protobuf;
 pub mod request;
+pub mod scale;
 pub mod selector;
 pub mod strategic_merge;
 pub mod table;

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::error::{ApiError, Cause, Target};
 use super::request::{Query, ResourcePath, Wanted};
 use super::selector::{self, FieldSelector, LabelSelector};
-use super::{ApiState, Caller, body, bytes_response, json_response, table, watch};
+use super::{ApiState, Caller, body, bytes_response, deletion, json_response, scale, table, watch};
 use crate::raft::RaftNodeError;
 use crate::resources::validation;
 use crate::resources::{ResourceDef, schema};
@@ -129,6 +129,43 @@ pub async fn handle(
             verb_ok("delete")?;
             let bytes = body::read(req.into_body()).await?;
             delete(&ctx, name, content_type.as_deref(), &bytes).await
+        }
+        (&Method::GET, Some(name), Some("scale")) if def.has_scale => {
+            verb_ok("get")?;
+            ensure_fresh(&ctx).await?;
+            let stored = ctx
+                .app
+                .store
+                .get(&def.storage_resource(), &ctx.namespace, name)
+                .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
+            Ok(json_response(
+                StatusCode::OK,
+                &scale::scale_of(&stored.value()),
+            ))
+        }
+        (&Method::PUT | &Method::PATCH, Some(name), Some("scale")) if def.has_scale => {
+            verb_ok(if method == Method::PUT {
+                "update"
+            } else {
+                "patch"
+            })?;
+            let bytes = body::read(req.into_body()).await?;
+            let put = method == Method::PUT;
+            update_scale(&ctx, name, put, content_type.as_deref(), &bytes).await
+        }
+        (&Method::POST, Some(name), Some("binding"))
+            if def.group.is_empty() && def.plural == "pods" =>
+        {
+            let bytes = body::read(req.into_body()).await?;
+            let binding = body::decode_object(content_type.as_deref(), &bytes)?;
+            bind(&ctx, name, &binding).await
+        }
+        (&Method::POST, Some(name), Some("eviction"))
+            if def.group.is_empty() && def.plural == "pods" =>
+        {
+            let bytes = body::read(req.into_body()).await?;
+            let eviction = body::decode_object(content_type.as_deref(), &bytes)?;
+            evict(&ctx, name, &eviction).await
         }
         (_, Some(_), Some(_)) => Err(ApiError::NoSuchPath),
         _ => Err(ApiError::MethodNotAllowed),
@@ -817,6 +854,7 @@ fn merge_update(
     old: &Value,
     mut new: Value,
     sub: Option<&str>,
+    validate: bool,
 ) -> Result<Merge, ApiError> {
     check_type(ctx, &mut new)?;
     let body_name = meta_str(&new, "name").map(str::to_string);
@@ -901,7 +939,45 @@ fn merge_update(
             + 1;
         meta_mut(&mut new)?.insert("generation".into(), json!(generation));
     }
-    let errs = validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new);
+    if old
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
+        let before: Vec<&Value> = old
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        let added: Vec<String> = new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter(|f| !before.contains(f))
+                    .map(|f| format!("{f}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !added.is_empty() {
+            let detail = format!(
+                "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                added.join(", ")
+            );
+            return Err(invalid(
+                ctx,
+                name,
+                &[validation::FieldError::forbidden(
+                    "metadata.finalizers",
+                    detail,
+                )],
+            ));
+        }
+    }
+    let errs = if validate {
+        validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new)
+    } else {
+        vec![]
+    };
     if !errs.is_empty() {
         return Err(invalid(ctx, name, &errs));
     }
@@ -919,6 +995,24 @@ struct Change {
     expected_rv: Option<u64>,
     /// `fieldValidation=Warn` warnings.
     warnings: Vec<String>,
+    /// A change the server makes on the client's behalf (binding, scale) rather than an
+    /// object the client wrote: update validation (immutable fields) does not apply.
+    server_side: bool,
+}
+
+/// The object a write left (or found unchanged), and the warnings to send with it.
+struct Written {
+    json: Bytes,
+    warnings: Vec<String>,
+}
+
+impl Written {
+    fn respond(self, ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+        Ok(with_warnings(
+            respond_object(ctx, StatusCode::OK, &self.json)?,
+            &self.warnings,
+        ))
+    }
 }
 
 /// Read-modify-write with retries: `change` computes the new object from the stored one.
@@ -927,7 +1021,7 @@ async fn read_modify_write(
     name: &str,
     sub: Option<&str>,
     mut change: impl FnMut(&Value) -> Result<Change, ApiError>,
-) -> Result<Response, ApiError> {
+) -> Result<Written, ApiError> {
     let dry_run = ctx.dry_run()?;
     let resource = ctx.def.storage_resource();
     for _ in 0..UPDATE_ATTEMPTS {
@@ -941,8 +1035,9 @@ async fn read_modify_write(
             object: new,
             expected_rv,
             warnings,
+            server_side,
         } = change(&old)?;
-        let warnings = warnings.as_slice();
+
         if let Some(rv) = expected_rv
             && rv != stored.resource_version
         {
@@ -951,39 +1046,57 @@ async fn read_modify_write(
                 CONFLICT_MESSAGE.into(),
             ));
         }
-        let merged = merge_update(ctx, name, &old, new, sub)?;
+        let merged = merge_update(ctx, name, &old, new, sub, !server_side)?;
         let new = match merged {
             Merge::Unchanged => {
-                return Ok(with_warnings(
-                    respond_object(ctx, StatusCode::OK, &stored.json)?,
+                return Ok(Written {
+                    json: stored.json.clone(),
                     warnings,
-                ));
+                });
             }
             Merge::Write(v) => v,
         };
         let bytes =
             Bytes::from(serde_json::to_vec(&new).map_err(|e| ApiError::Internal(e.to_string()))?);
         if dry_run {
-            return Ok(with_warnings(
-                respond_object(ctx, StatusCode::OK, &bytes)?,
+            return Ok(Written {
+                json: bytes,
                 warnings,
-            ));
+            });
         }
-        let result = ctx
-            .propose(Command::Update {
+        // The last finalizer of an object being deleted is gone: the update removes it.
+        let removing = deletion::ready_to_remove(&new);
+        let command = if removing {
+            Command::Delete {
+                key: ctx.key(name),
+                precondition: Precondition {
+                    uid: Some(stored.uid.clone()),
+                    resource_version: Some(stored.resource_version),
+                },
+            }
+        } else {
+            Command::Update {
                 key: ctx.key(name),
                 expected_rv: stored.resource_version,
-                object: bytes,
-            })
-            .await?;
-        match result {
+                object: bytes.clone(),
+            }
+        };
+        match ctx.propose(command).await? {
             CommandResult::Stored(json) => {
-                return Ok(with_warnings(
-                    respond_object(ctx, StatusCode::OK, &json)?,
-                    warnings,
+                let json = if removing { bytes } else { json };
+                return Ok(Written { json, warnings });
+            }
+            CommandResult::Failed(ApplyError::Conflict | ApplyError::RvPrecondition { .. })
+                if expected_rv.is_none() =>
+            {
+                continue;
+            }
+            CommandResult::Failed(ApplyError::RvPrecondition { .. }) => {
+                return Err(ApiError::Conflict(
+                    ctx.target(name),
+                    CONFLICT_MESSAGE.into(),
                 ));
             }
-            CommandResult::Failed(ApplyError::Conflict) if expected_rv.is_none() => continue,
             other => return Err(apply_failure(ctx, name, other)),
         }
     }
@@ -1009,9 +1122,11 @@ async fn update(
             object: obj.clone(),
             expected_rv,
             warnings: warnings.clone(),
+            server_side: false,
         })
     })
-    .await
+    .await?
+    .respond(ctx)
 }
 
 /// The patch types kube-apiserver accepts.
@@ -1024,73 +1139,11 @@ async fn patch(
     content_type: Option<&str>,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
-    let media = body::media_type(content_type);
-    let kind = match media.as_str() {
-        "application/json-patch+json" => PatchKind::Json,
-        "application/merge-patch+json" => PatchKind::Merge,
-        "application/strategic-merge-patch+json" => PatchKind::Strategic,
-        _ => {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "the server does not support the media type \"{media}\" for patches: accepted media types include {PATCH_TYPES}"
-            )));
-        }
-    };
+    let kind = patch_kind(content_type)?;
     let patch_doc = body::decode_json(bytes)?;
     let patch_schema = schema::message_for_kind(&ctx.def.group, &ctx.def.version, &ctx.def.kind);
     read_modify_write(ctx, name, sub, |old| {
-        let new = match kind {
-            PatchKind::Json => {
-                let ops: json_patch::Patch = serde_json::from_value(patch_doc.clone())
-                    .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
-                let mut doc = old.clone();
-                // kube-apiserver answers a failed JSON patch with a generic 422 whose cause
-                // carries the patch error; kubectl prints "The request is invalid: <cause>".
-                json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::Invalid {
-                    kind: String::new(),
-                    group: String::new(),
-                    name: String::new(),
-                    message: "the server rejected our request due to an error in our request"
-                        .into(),
-                    causes: vec![Cause {
-                        reason: "UnexpectedServerResponse".into(),
-                        message: e.to_string(),
-                        field: String::new(),
-                    }],
-                })?;
-                doc
-            }
-            PatchKind::Merge => {
-                if !patch_doc.is_object() {
-                    return Err(ApiError::BadRequest(
-                        "json: cannot unmarshal a non-object merge patch".into(),
-                    ));
-                }
-                let mut doc = old.clone();
-                json_patch::merge(&mut doc, &patch_doc);
-                doc
-            }
-            PatchKind::Strategic => {
-                let Some(schema) = patch_schema else {
-                    return Err(ApiError::UnsupportedMediaType(format!(
-                        "strategic merge patch format is not supported for {}",
-                        ctx.def.qualified_plural()
-                    )));
-                };
-                super::strategic_merge::apply_patch(old, &patch_doc, Some(schema)).map_err(|e| {
-                    match e.status_code() {
-                        422 => ApiError::Invalid {
-                            kind: String::new(),
-                            group: String::new(),
-                            name: String::new(),
-                            message: e.to_string(),
-                            causes: vec![],
-                        },
-                        500 => ApiError::Internal(e.to_string()),
-                        _ => ApiError::BadRequest(e.to_string()),
-                    }
-                })?
-            }
-        };
+        let new = apply_patch_doc(ctx, kind, old, &patch_doc, patch_schema)?;
         // A resourceVersion in the patch is a precondition.
         let expected_rv = match meta_str(&new, "resourceVersion") {
             Some(rv) if Some(rv) != meta_str(old, "resourceVersion") => Some(parse_rv(rv)?),
@@ -1101,9 +1154,85 @@ async fn patch(
             object: new,
             expected_rv,
             warnings,
+            server_side: false,
         })
     })
-    .await
+    .await?
+    .respond(ctx)
+}
+
+fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
+    let media = body::media_type(content_type);
+    match media.as_str() {
+        "application/json-patch+json" => Ok(PatchKind::Json),
+        "application/merge-patch+json" => Ok(PatchKind::Merge),
+        "application/strategic-merge-patch+json" => Ok(PatchKind::Strategic),
+        _ => Err(ApiError::UnsupportedMediaType(format!(
+            "the server does not support the media type \"{media}\" for patches: accepted media types include {PATCH_TYPES}"
+        ))),
+    }
+}
+
+/// Applies a patch document to `old`.
+fn apply_patch_doc(
+    ctx: &Ctx<'_>,
+    kind: PatchKind,
+    old: &Value,
+    patch_doc: &Value,
+    patch_schema: Option<schema::Message>,
+) -> Result<Value, ApiError> {
+    match kind {
+        PatchKind::Json => {
+            let ops: json_patch::Patch = serde_json::from_value(patch_doc.clone())
+                .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
+            let mut doc = old.clone();
+            // kube-apiserver answers a failed JSON patch with a generic 422 whose cause carries
+            // the patch error; kubectl prints "The request is invalid: <cause>".
+            json_patch::patch(&mut doc, &ops).map_err(|e| ApiError::Invalid {
+                kind: String::new(),
+                group: String::new(),
+                name: String::new(),
+                message: "the server rejected our request due to an error in our request".into(),
+                causes: vec![Cause {
+                    reason: "UnexpectedServerResponse".into(),
+                    message: e.to_string(),
+                    field: String::new(),
+                }],
+            })?;
+            Ok(doc)
+        }
+        PatchKind::Merge => {
+            if !patch_doc.is_object() {
+                return Err(ApiError::BadRequest(
+                    "json: cannot unmarshal a non-object merge patch".into(),
+                ));
+            }
+            let mut doc = old.clone();
+            json_patch::merge(&mut doc, patch_doc);
+            Ok(doc)
+        }
+        PatchKind::Strategic => {
+            let Some(schema) = patch_schema else {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "strategic merge patch format is not supported for {}",
+                    ctx.def.qualified_plural()
+                )));
+            };
+            super::strategic_merge::apply_patch(old, patch_doc, Some(schema)).map_err(|e| {
+                match e.status_code() {
+                    422 => ApiError::Invalid {
+                        kind: String::new(),
+                        group: String::new(),
+                        name: String::new(),
+                        message: e.to_string(),
+                        causes: vec![],
+                    },
+                    500 => ApiError::Internal(e.to_string()),
+                    _ => ApiError::BadRequest(e.to_string()),
+                }
+            })
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -1113,9 +1242,12 @@ enum PatchKind {
     Strategic,
 }
 
-/// DeleteOptions from the body (JSON or protobuf) and query.
+/// DeleteOptions from the body (JSON or protobuf) and the query.
 struct DeleteOptions {
     precondition: Precondition,
+    request: deletion::DeleteRequest,
+    /// `dryRun=All` in the query or the DeleteOptions body (where kubectl puts it).
+    dry_run: bool,
 }
 
 fn delete_options(
@@ -1124,24 +1256,173 @@ fn delete_options(
     bytes: &[u8],
 ) -> Result<DeleteOptions, ApiError> {
     let mut precondition = Precondition::default();
-    if !bytes.is_empty() {
-        let v = body::decode_object(content_type, bytes)?;
-        if let Some(p) = v.get("preconditions") {
-            precondition.uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
-            if let Some(rv) = p.get("resourceVersion").and_then(Value::as_str) {
-                precondition.resource_version = Some(parse_rv(rv)?);
-            }
-        }
-        if let Some(policy) = v.get("propagationPolicy").and_then(Value::as_str)
-            && !matches!(policy, "Background" | "Foreground" | "Orphan")
-        {
-            return Err(ApiError::BadRequest(format!(
-                "propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
-            )));
+    let mut request = deletion::DeleteRequest::default();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        body::decode_object(content_type, bytes)?
+    };
+    if let Some(p) = body.get("preconditions") {
+        precondition.uid = p.get("uid").and_then(Value::as_str).map(str::to_string);
+        if let Some(rv) = p.get("resourceVersion").and_then(Value::as_str) {
+            precondition.resource_version = Some(parse_rv(rv)?);
         }
     }
-    let _ = ctx;
-    Ok(DeleteOptions { precondition })
+    let policy = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .or(ctx.query.get("propagationPolicy"));
+    request.propagation = match policy {
+        None | Some("") => match body.get("orphanDependents").and_then(Value::as_bool) {
+            Some(true) => Some(deletion::Propagation::Orphan),
+            Some(false) => Some(deletion::Propagation::Background),
+            None => None,
+        },
+        Some("Background") => Some(deletion::Propagation::Background),
+        Some("Foreground") => Some(deletion::Propagation::Foreground),
+        Some("Orphan") => Some(deletion::Propagation::Orphan),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+    };
+    let grace =
+        match body.get("gracePeriodSeconds") {
+            Some(v) if !v.is_null() => Some(v.as_i64().ok_or_else(|| {
+                ApiError::BadRequest("gracePeriodSeconds must be an integer".into())
+            })?),
+            _ => match ctx.query.get("gracePeriodSeconds") {
+                Some(g) if !g.is_empty() => Some(g.parse::<i64>().map_err(|_| {
+                    ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g:?}"))
+                })?),
+                _ => None,
+            },
+        };
+    if let Some(g) = grace
+        && g < 0
+    {
+        return Err(ApiError::Invalid {
+            kind: "DeleteOptions".into(),
+            group: String::new(),
+            name: String::new(),
+            message: format!(
+                "DeleteOptions \"\" is invalid: gracePeriodSeconds: Invalid value: {g}: must be greater than or equal to 0"
+            ),
+            causes: vec![],
+        });
+    }
+    request.grace_period_seconds = grace;
+    let dry_run = match body.get("dryRun") {
+        Some(Value::Array(modes)) => match modes.iter().find(|m| m.as_str() != Some("All")) {
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "Invalid dry run value {other}: valid values are \"All\""
+                )));
+            }
+            None => !modes.is_empty(),
+        },
+        _ => false,
+    } || ctx.dry_run()?;
+    if let Some(uid) = ctx.query.get("uid").filter(|u| !u.is_empty()) {
+        precondition.uid.get_or_insert_with(|| uid.to_string());
+    }
+    Ok(DeleteOptions {
+        precondition,
+        request,
+        dry_run,
+    })
+}
+
+/// What a delete did.
+enum Deleted {
+    /// The object is gone; its last state.
+    Removed(Bytes),
+    /// The object is marked for deletion (finalizers, grace period); its new state.
+    Marked(Bytes),
+}
+
+/// Deletes (or marks) one object, retrying when it changes underneath.
+async fn delete_one(
+    ctx: &Ctx<'_>,
+    namespace: &str,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Deleted, ApiError> {
+    let resource = ctx.def.storage_resource();
+    let target = || Target {
+        group: ctx.def.group.clone(),
+        resource: ctx.def.plural.clone(),
+        name: name.to_string(),
+    };
+    let is_pod = ctx.def.group.is_empty() && ctx.def.plural == "pods";
+    for _ in 0..UPDATE_ATTEMPTS {
+        let stored = ctx
+            .app
+            .store
+            .get(&resource, namespace, name)
+            .ok_or_else(|| ApiError::NotFound(target()))?;
+        if let Some(uid) = &opts.precondition.uid
+            && *uid != stored.uid
+        {
+            return Err(ApiError::Conflict(
+                target(),
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    stored.uid
+                ),
+            ));
+        }
+        if let Some(rv) = opts.precondition.resource_version
+            && rv != stored.resource_version
+        {
+            return Err(ApiError::Conflict(
+                target(),
+                format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    stored.resource_version
+                ),
+            ));
+        }
+        let now = jiff::Timestamp::now().as_second();
+        let key = Key {
+            resource: resource.clone(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        let command = match deletion::plan(is_pod, &stored.value(), &opts.request, now) {
+            deletion::DeletePlan::Unchanged => return Ok(Deleted::Marked(stored.json.clone())),
+            _ if opts.dry_run => return Ok(Deleted::Removed(stored.json.clone())),
+            deletion::DeletePlan::Now => Command::Delete {
+                key,
+                precondition: Precondition {
+                    uid: Some(stored.uid.clone()),
+                    resource_version: Some(stored.resource_version),
+                },
+            },
+            deletion::DeletePlan::Mark(new) => Command::Update {
+                key,
+                expected_rv: stored.resource_version,
+                object: Bytes::from(
+                    serde_json::to_vec(&new).map_err(|e| ApiError::Internal(e.to_string()))?,
+                ),
+            },
+        };
+        let marking = matches!(command, Command::Update { .. });
+        match ctx.propose(command).await? {
+            CommandResult::Stored(json) if marking => return Ok(Deleted::Marked(json)),
+            CommandResult::Stored(json) => return Ok(Deleted::Removed(json)),
+            // Changed underneath (a finalizer added, a status written): decide again.
+            CommandResult::Failed(ApplyError::Conflict | ApplyError::RvPrecondition { .. }) => {
+                continue;
+            }
+            CommandResult::Failed(ApplyError::NotFound) => {
+                return Err(ApiError::NotFound(target()));
+            }
+            other => return Err(apply_failure(ctx, name, other)),
+        }
+    }
+    Err(ApiError::Conflict(target(), CONFLICT_MESSAGE.into()))
 }
 
 async fn delete(
@@ -1151,7 +1432,6 @@ async fn delete(
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
     let opts = delete_options(ctx, content_type, bytes)?;
-    let dry_run = ctx.dry_run()?;
     if ctx.def.plural == "namespaces"
         && ctx.def.group.is_empty()
         && matches!(name, "default" | "kube-system" | "kube-public")
@@ -1160,44 +1440,26 @@ async fn delete(
             "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
         )));
     }
-    let stored = ctx
-        .app
-        .store
-        .get(&ctx.def.storage_resource(), &ctx.namespace, name)
-        .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
-    if dry_run {
-        return respond_object(ctx, StatusCode::OK, &stored.json);
-    }
-    let result = ctx
-        .propose(Command::Delete {
-            key: ctx.key(name),
-            precondition: opts.precondition.clone(),
-        })
-        .await?;
-    match result {
-        CommandResult::Stored(json) => {
+    match delete_one(ctx, &ctx.namespace, name, &opts).await? {
+        Deleted::Marked(json) => respond_object(ctx, StatusCode::OK, &json),
+        Deleted::Removed(json) => {
             if matches!(ctx.def.plural.as_str(), "pods" | "namespaces") && ctx.def.group.is_empty()
             {
-                respond_object(ctx, StatusCode::OK, &json)
-            } else {
-                let mut details = json!({"name": name, "kind": ctx.def.plural, "uid": stored.uid});
-                if !ctx.def.group.is_empty() {
-                    details["group"] = json!(ctx.def.group);
-                }
-                Ok(json_response(
-                    StatusCode::OK,
-                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
-                ))
+                return respond_object(ctx, StatusCode::OK, &json);
             }
+            let uid = serde_json::from_slice::<Value>(&json)
+                .ok()
+                .and_then(|v| meta_str(&v, "uid").map(str::to_string))
+                .unwrap_or_default();
+            let mut details = json!({"name": name, "kind": ctx.def.plural, "uid": uid});
+            if !ctx.def.group.is_empty() {
+                details["group"] = json!(ctx.def.group);
+            }
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}),
+            ))
         }
-        CommandResult::Failed(ApplyError::UidPrecondition { actual }) => Err(ApiError::Conflict(
-            ctx.target(name),
-            format!(
-                "Precondition failed: UID in precondition: {}, UID in object meta: {actual}",
-                opts.precondition.uid.unwrap_or_default()
-            ),
-        )),
-        other => Err(apply_failure(ctx, name, other)),
     }
 }
 
@@ -1206,8 +1468,7 @@ async fn delete_collection(
     content_type: Option<&str>,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
-    let _ = delete_options(ctx, content_type, bytes)?;
-    let dry_run = ctx.dry_run()?;
+    let opts = delete_options(ctx, content_type, bytes)?;
     let filter = Filter::parse(ctx)?;
     ensure_fresh(ctx).await?;
     let ns = if ctx.def.namespaced && !ctx.namespace.is_empty() {
@@ -1221,33 +1482,24 @@ async fn delete_collection(
         .list(&ctx.def.storage_resource(), ns, None, 0, &|o| {
             filter.matches(o)
         });
-    let mut deleted = Vec::new();
+    let mut items = Vec::new();
     for obj in &page.items {
-        if dry_run {
-            deleted.push(obj.value());
-            continue;
-        }
-        let key = Key {
-            resource: ctx.def.storage_resource(),
-            namespace: obj.namespace.clone(),
-            name: obj.name.clone(),
+        // Each object is deleted as its own DELETE would delete it; one that is gone or
+        // replaced meanwhile is not ours to delete.
+        let per_object = DeleteOptions {
+            precondition: Precondition {
+                uid: Some(obj.uid.clone()),
+                resource_version: None,
+            },
+            request: opts.request.clone(),
+            dry_run: opts.dry_run,
         };
-        match ctx
-            .propose(Command::Delete {
-                key,
-                precondition: Precondition {
-                    uid: Some(obj.uid.clone()),
-                    resource_version: None,
-                },
-            })
-            .await?
-        {
-            CommandResult::Stored(json) => {
-                deleted.push(serde_json::from_slice(&json).unwrap_or(Value::Null));
+        match delete_one(ctx, &obj.namespace, &obj.name, &per_object).await {
+            Ok(Deleted::Removed(json) | Deleted::Marked(json)) => {
+                items.push(serde_json::from_slice(&json).unwrap_or(Value::Null));
             }
-            // Gone or replaced meanwhile: not ours to delete.
-            CommandResult::Failed(ApplyError::NotFound | ApplyError::UidPrecondition { .. }) => {}
-            other => return Err(apply_failure(ctx, &obj.name, other)),
+            Err(ApiError::NotFound(_) | ApiError::Conflict(..)) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(json_response(
@@ -1256,8 +1508,145 @@ async fn delete_collection(
             "kind": format!("{}List", ctx.def.kind),
             "apiVersion": ctx.def.api_version(),
             "metadata": {"resourceVersion": ctx.app.store.revision().to_string()},
-            "items": deleted,
+            "items": items,
         }),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Subresources: scale, binding, eviction
+
+/// PUT or PATCH of `<workload>/scale`: the change is made to the Scale view and lands in the
+/// workload's `spec.replicas`.
+async fn update_scale(
+    ctx: &Ctx<'_>,
+    name: &str,
+    put: bool,
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    let scale_invalid = |detail: String| ApiError::Invalid {
+        kind: "Scale".into(),
+        group: "autoscaling".into(),
+        name: name.to_string(),
+        message: format!("Scale.autoscaling \"{name}\" is invalid: {detail}"),
+        causes: vec![],
+    };
+    let (put_body, patch) = if put {
+        (Some(body::decode_object(content_type, bytes)?), None)
+    } else {
+        (
+            None,
+            Some((patch_kind(content_type)?, body::decode_json(bytes)?)),
+        )
+    };
+    let scale_schema = schema::message_for_kind("autoscaling", "v1", "Scale");
+    let written = read_modify_write(ctx, name, None, |old| {
+        let current = scale::scale_of(old);
+        let wanted = match (&put_body, &patch) {
+            (Some(b), _) => b.clone(),
+            (None, Some((kind, doc))) => apply_patch_doc(ctx, *kind, &current, doc, scale_schema)?,
+            (None, None) => current.clone(),
+        };
+        let replicas = scale::requested_replicas(&wanted).map_err(scale_invalid)?;
+        let expected_rv = match meta_str(&wanted, "resourceVersion") {
+            Some(rv) if !rv.is_empty() && Some(rv) != meta_str(&current, "resourceVersion") => {
+                Some(parse_rv(rv)?)
+            }
+            _ => None,
+        };
+        let mut new = old.clone();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("replicas".into(), json!(replicas));
+        } else if let Some(o) = new.as_object_mut() {
+            o.insert("spec".into(), json!({"replicas": replicas}));
+        }
+        Ok(Change {
+            object: new,
+            expected_rv,
+            warnings: vec![],
+            server_side: true,
+        })
+    })
+    .await?;
+    let obj: Value =
+        serde_json::from_slice(&written.json).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(StatusCode::OK, &scale::scale_of(&obj)))
+}
+
+/// POST `pods/<name>/binding`: assigns the pod to a node, once.
+async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, ApiError> {
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::Invalid {
+            kind: "Binding".into(),
+            group: String::new(),
+            name: name.to_string(),
+            message: format!("Binding \"{name}\" is invalid: target.name: Required value"),
+            causes: vec![Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value".into(),
+                field: "target.name".into(),
+            }],
+        })?
+        .to_string();
+    let annotations = binding.pointer("/metadata/annotations").cloned();
+    read_modify_write(ctx, name, None, |old| {
+        if let Some(current) = old.pointer("/spec/nodeName").and_then(Value::as_str)
+            && !current.is_empty()
+        {
+            return Err(ApiError::Conflict(
+                Target {
+                    group: String::new(),
+                    resource: "pods/binding".into(),
+                    name: name.to_string(),
+                },
+                format!("pod {name} is already assigned to node \"{current}\""),
+            ));
+        }
+        let mut new = old.clone();
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("nodeName".into(), json!(node));
+        }
+        if let Some(Value::Object(extra)) = &annotations {
+            let meta = meta_mut(&mut new)?;
+            let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(a) = ann.as_object_mut() {
+                for (k, v) in extra {
+                    a.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Ok(Change {
+            object: new,
+            expected_rv: None,
+            warnings: vec![],
+            server_side: true,
+        })
+    })
+    .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
+}
+
+/// POST `pods/<name>/eviction`: deletes the pod with the eviction's DeleteOptions.
+/// (PodDisruptionBudgets are honoured once the disruption controller exists.)
+async fn evict(ctx: &Ctx<'_>, name: &str, eviction: &Value) -> Result<Response, ApiError> {
+    let opts_bytes = match eviction.get("deleteOptions") {
+        Some(o) if !o.is_null() => {
+            serde_json::to_vec(o).map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+        _ => Vec::new(),
+    };
+    let opts = delete_options(ctx, Some("application/json"), &opts_bytes)?;
+    delete_one(ctx, &ctx.namespace, name, &opts).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     ))
 }
 

@@ -50,6 +50,8 @@ pub struct ResourceDef {
     pub tracks_generation: bool,
     /// Objects are not stored: a create is answered and forgotten (reviews).
     pub virtual_only: bool,
+    /// Has a `scale` subresource (autoscaling/v1 Scale over `spec.replicas`).
+    pub has_scale: bool,
 }
 
 impl ResourceDef {
@@ -191,6 +193,11 @@ impl Registry {
                 has_status,
                 tracks_generation: generation,
                 virtual_only: false,
+                has_scale: matches!(
+                    (group, plural),
+                    ("apps", "deployments" | "replicasets" | "statefulsets")
+                        | ("", "replicationcontrollers")
+                ),
             }));
         }
         for &(group, version, kind, plural, namespaced) in REVIEWS {
@@ -207,6 +214,7 @@ impl Registry {
                 has_status: false,
                 tracks_generation: false,
                 virtual_only: true,
+                has_scale: false,
             }));
         }
         Registry { defs }

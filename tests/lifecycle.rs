@@ -1,0 +1,259 @@
+//! Deletion lifecycle and subresources with real kubectl: finalizers hold a delete,
+//! propagation policies add their finalizers, unbound pods go at once and bound ones
+//! gracefully, `kubectl scale`, binding, eviction, server-side dry run.
+
+mod common;
+
+use common::Server;
+
+fn jsonpath(s: &Server, args: &[&str], path: &str) -> String {
+    let mut full = args.to_vec();
+    let expr = format!("jsonpath={path}");
+    full.extend(["-o", &expr]);
+    s.kubectl_ok(&full)
+}
+
+#[test]
+fn finalizers_hold_a_delete_until_removed() {
+    let s = Server::start();
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","namespace":"default","finalizers":["example.com/hold"]}}"#;
+    assert!(
+        s.kubectl_stdin(&["create", "-f", "-"], Some(cm))
+            .status
+            .success()
+    );
+    s.kubectl_ok(&["delete", "configmap", "held", "--wait=false"]);
+    // Still there, marked for deletion.
+    let ts = jsonpath(&s, &["get", "cm", "held"], "{.metadata.deletionTimestamp}");
+    assert!(!ts.is_empty(), "deletionTimestamp must be set");
+    assert_eq!(
+        jsonpath(&s, &["get", "cm", "held"], "{.metadata.finalizers}"),
+        r#"["example.com/hold"]"#
+    );
+    // No new finalizers while deleting.
+    let err = s.kubectl_err(&[
+        "patch",
+        "cm",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold","b"]}}"#,
+    ]);
+    assert!(
+        err.contains("no new finalizers can be added if the object is being deleted"),
+        "{err}"
+    );
+    // Removing the finalizer lets it go.
+    s.kubectl_ok(&[
+        "patch",
+        "cm",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    let err = s.kubectl_err(&["get", "cm", "held"]);
+    assert!(err.contains("NotFound"), "{err}");
+
+    // Foreground and orphan deletion leave their finalizers for the garbage collector.
+    for (name, cascade, finalizer) in [
+        ("fg", "foreground", "foregroundDeletion"),
+        ("or", "orphan", "orphan"),
+    ] {
+        s.kubectl_ok(&["create", "configmap", name]);
+        s.kubectl_ok(&[
+            "delete",
+            "configmap",
+            name,
+            &format!("--cascade={cascade}"),
+            "--wait=false",
+        ]);
+        assert_eq!(
+            jsonpath(&s, &["get", "cm", name], "{.metadata.finalizers[0]}"),
+            finalizer
+        );
+    }
+    // A uid precondition that does not match refuses the delete.
+    let (code, body) = s.raw(
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps/fg",
+        Some("application/json"),
+        br#"{"preconditions":{"uid":"nope"}}"#,
+    );
+    assert_eq!(code, 409, "{body}");
+}
+
+#[test]
+fn pods_unbound_go_at_once_bound_go_gracefully() {
+    let s = Server::start();
+    let pod = |name: &str, node: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"}},"spec":{{"nodeName":"{node}","terminationGracePeriodSeconds":45,"containers":[{{"name":"c","image":"busybox"}}]}}}}"#
+        )
+    };
+    assert!(
+        s.kubectl_stdin(&["create", "-f", "-"], Some(&pod("free", "")))
+            .status
+            .success()
+    );
+    assert!(
+        s.kubectl_stdin(&["create", "-f", "-"], Some(&pod("bound", "node-a")))
+            .status
+            .success()
+    );
+    s.kubectl_ok(&["delete", "pod", "free"]);
+    assert!(s.kubectl_err(&["get", "pod", "free"]).contains("NotFound"));
+    s.kubectl_ok(&["delete", "pod", "bound", "--wait=false"]);
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "pod", "bound"],
+            "{.metadata.deletionGracePeriodSeconds}"
+        ),
+        "45"
+    );
+    let status = s.kubectl_ok(&["get", "pod", "bound"]);
+    assert!(status.contains("Terminating"), "{status}");
+    // The node's agent (or a user forcing it) completes the deletion with grace period 0.
+    s.kubectl_ok(&["delete", "pod", "bound", "--grace-period=0", "--force"]);
+    assert!(s.kubectl_err(&["get", "pod", "bound"]).contains("NotFound"));
+
+    // Binding assigns a node once.
+    assert!(
+        s.kubectl_stdin(&["create", "-f", "-"], Some(&pod("tobind", "")))
+            .status
+            .success()
+    );
+    let binding = br#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"tobind"},"target":{"kind":"Node","name":"node-b"}}"#;
+    let path = "/api/v1/namespaces/default/pods/tobind/binding";
+    assert_eq!(
+        s.raw("POST", path, Some("application/json"), binding).0,
+        201
+    );
+    assert_eq!(
+        jsonpath(&s, &["get", "pod", "tobind"], "{.spec.nodeName}"),
+        "node-b"
+    );
+    let (code, again) = s.raw("POST", path, Some("application/json"), binding);
+    assert_eq!(code, 409);
+    assert_eq!(
+        again["message"],
+        "Operation cannot be fulfilled on pods/binding \"tobind\": pod tobind is already assigned to node \"node-b\""
+    );
+    // Eviction deletes (gracefully, as the pod is bound).
+    let eviction = br#"{"apiVersion":"policy/v1","kind":"Eviction","metadata":{"name":"tobind"},"deleteOptions":{"gracePeriodSeconds":0}}"#;
+    assert_eq!(
+        s.raw(
+            "POST",
+            "/api/v1/namespaces/default/pods/tobind/eviction",
+            Some("application/json"),
+            eviction
+        )
+        .0,
+        201
+    );
+    assert!(
+        s.kubectl_err(&["get", "pod", "tobind"])
+            .contains("NotFound")
+    );
+}
+
+#[test]
+fn scale_and_server_dry_run() {
+    let s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    assert_eq!(
+        s.kubectl_ok(&["scale", "deployment", "web", "--replicas=5"])
+            .trim(),
+        "deployment.apps/web scaled"
+    );
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "deploy", "web"],
+            "{.spec.replicas} {.metadata.generation}"
+        ),
+        "5 2"
+    );
+    let (code, sc) = s.raw(
+        "GET",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        None,
+        b"",
+    );
+    assert_eq!(code, 200);
+    assert_eq!(sc["kind"], "Scale");
+    assert_eq!(sc["spec"]["replicas"], 5);
+    assert_eq!(sc["status"]["selector"], "app=web");
+    // A stale resourceVersion in the Scale is a conflict.
+    let mut stale = sc.clone();
+    stale["metadata"]["resourceVersion"] = "1".into();
+    stale["spec"]["replicas"] = 9.into();
+    let (code, body) = s.raw(
+        "PUT",
+        "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        Some("application/json"),
+        stale.to_string().as_bytes(),
+    );
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (409, Some("Conflict")),
+        "{body}"
+    );
+    assert!(
+        s.kubectl_err(&["scale", "configmap", "x", "--replicas=1"])
+            .contains("error")
+    );
+
+    // --dry-run=server validates and answers without storing.
+    let out = s.kubectl_ok(&[
+        "create",
+        "configmap",
+        "dry",
+        "--from-literal=a=b",
+        "--dry-run=server",
+    ]);
+    assert!(
+        out.contains("configmap/dry created (server dry run)"),
+        "{out}"
+    );
+    assert!(s.kubectl_err(&["get", "cm", "dry"]).contains("NotFound"));
+    let err = s.kubectl_err(&["create", "configmap", "BAD", "--dry-run=server"]);
+    assert!(err.contains("is invalid"), "{err}");
+    s.kubectl_ok(&[
+        "scale",
+        "deployment",
+        "web",
+        "--replicas=7",
+        "--dry-run=server",
+    ]);
+    assert_eq!(
+        jsonpath(&s, &["get", "deploy", "web"], "{.spec.replicas}"),
+        "5"
+    );
+    s.kubectl_ok(&["delete", "deployment", "web", "--dry-run=server"]);
+    s.kubectl_ok(&["get", "deployment", "web"]);
+
+    // deletecollection with a label selector.
+    for (n, l) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        s.kubectl_ok(&["create", "configmap", n]);
+        s.kubectl_ok(&["label", "configmap", n, &format!("k={l}")]);
+    }
+    let (code, _) = s.raw(
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps?labelSelector=k%3Dx",
+        None,
+        b"",
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        s.kubectl_ok(&["get", "cm", "-l", "k", "-o", "name"]).trim(),
+        "configmap/c"
+    );
+}
