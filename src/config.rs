@@ -67,6 +67,28 @@ pub struct Cli {
 pub enum Command {
     /// Run the vkube API server (the default).
     Server(ServerArgs),
+    /// Issue a client certificate for a user from the cluster CA and print a kubeconfig.
+    Kubeconfig(KubeconfigArgs),
+}
+
+/// Flags of `vkube kubeconfig`.
+#[derive(Debug, Clone, Args)]
+pub struct KubeconfigArgs {
+    /// The user name (the certificate's CN).
+    #[arg(long)]
+    pub user: String,
+    /// A group (the certificate's O); repeatable, at most two.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// The data dir of the vkube whose CA signs the certificate.
+    #[arg(long, value_name = "DIR", default_value = "./vkube-data")]
+    pub data_dir: PathBuf,
+    /// The API server URL written into the kubeconfig.
+    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:7443")]
+    pub server: String,
+    /// Write the kubeconfig here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Flags of `vkube server`. Each overrides the same setting of the config file.

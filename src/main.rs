@@ -7,6 +7,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Server(args)) => args,
+        Some(Command::Kubeconfig(k)) => return issue_kubeconfig(&k),
         None => cli.server,
     };
     let cfg = match config::resolve(&args) {
@@ -44,6 +45,28 @@ fn main() -> anyhow::Result<()> {
         running.wait().await?;
         Ok(())
     })
+}
+
+/// `vkube kubeconfig`: a client certificate for a tenant user, from the data dir's CA.
+fn issue_kubeconfig(args: &config::KubeconfigArgs) -> anyhow::Result<()> {
+    if args.user.is_empty() {
+        eprintln!("vkube: --user must not be empty");
+        std::process::exit(EXIT_BAD_CONFIG);
+    }
+    let pki = vkube::tls::load_existing(&args.data_dir.join("pki"))?;
+    let issued = pki.issue_client(&args.user, &args.groups)?;
+    let text = vkube::tls::kubeconfig_text(
+        &args.server,
+        &pki.ca_pem,
+        &args.user,
+        &issued.cert_pem,
+        &issued.key_pem,
+    );
+    match &args.out {
+        Some(path) => vkube::tls::write_secret(path, &text)?,
+        None => print!("{text}"),
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -261,6 +261,35 @@ pub fn identity_from_cert(der: &[u8]) -> Option<(String, Vec<String>)> {
     Some((user, groups))
 }
 
+/// Loads an existing PKI (without creating anything), for issuing client certificates.
+pub fn load_existing(dir: &Path) -> Result<Pki, TlsError> {
+    Ok(Pki {
+        ca_pem: read(&dir.join("ca.crt"))?,
+        ca_key_pem: read(&dir.join("ca.key"))?,
+        server_cert_pem: String::new(),
+        server_key_pem: String::new(),
+        admin_cert_pem: String::new(),
+        admin_key_pem: String::new(),
+    })
+}
+
+/// The text of a kubeconfig for `server` with a client certificate.
+pub fn kubeconfig_text(
+    server: &str,
+    ca_pem: &str,
+    user: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: vkube\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\ncontexts:\n- name: vkube\n  context:\n    cluster: vkube\n    user: {user}\ncurrent-context: vkube\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\n",
+        ca = b64(ca_pem),
+        cert = b64(cert_pem),
+        key = b64(key_pem),
+    )
+}
+
 /// Writes a kubeconfig for `server` (an https URL) with a client certificate, atomically and
 /// readable only by its owner.
 pub fn write_kubeconfig(
@@ -271,14 +300,10 @@ pub fn write_kubeconfig(
     cert_pem: &str,
     key_pem: &str,
 ) -> Result<(), TlsError> {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: vkube\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\ncontexts:\n- name: vkube\n  context:\n    cluster: vkube\n    user: {user}\ncurrent-context: vkube\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\n",
-        ca = b64(ca_pem),
-        cert = b64(cert_pem),
-        key = b64(key_pem),
-    );
-    write_secret(path, &text)
+    write_secret(
+        path,
+        &kubeconfig_text(server, ca_pem, user, cert_pem, key_pem),
+    )
 }
 
 fn pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -315,7 +340,7 @@ fn read(path: &Path) -> Result<String, TlsError> {
 }
 
 /// Writes `text` to `path` atomically (temp file, fsync, rename) with mode 0600.
-fn write_secret(path: &Path, text: &str) -> Result<(), TlsError> {
+pub fn write_secret(path: &Path, text: &str) -> Result<(), TlsError> {
     let io = |source| TlsError::Io {
         path: path.to_path_buf(),
         source,

@@ -1,0 +1,108 @@
+//! Authentication identities as kubectl sees them: a tenant kubeconfig issued by
+//! `vkube kubeconfig`, and static bearer tokens from the config.
+
+mod common;
+
+use std::process::Command;
+
+use common::Server;
+
+#[test]
+fn issued_kubeconfigs_and_tokens_authenticate_their_users() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("vkube.yaml");
+    std::fs::write(
+        &config,
+        "authentication:\n  tokens:\n  - {token: 0123456789abcdef0123, user: ci-bot, groups: [robots]}\n",
+    )
+    .expect("config");
+    let s = Server::start_with(&["--config", config.to_str().expect("utf8")]);
+    let alice = dir.path().join("alice.kubeconfig");
+    let out = Command::new(env!("CARGO_BIN_EXE_vkube"))
+        .args([
+            "kubeconfig",
+            "--user",
+            "alice",
+            "--group",
+            "dev",
+            "--group",
+            "ops",
+        ])
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["--server", &format!("https://127.0.0.1:{}", s.port)])
+        .arg("--out")
+        .arg(&alice)
+        .output()
+        .expect("vkube kubeconfig");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let whoami = |kubeconfig: &std::path::Path, extra: &[&str]| -> String {
+        let out = Command::new("kubectl")
+            .env("KUBECONFIG", kubeconfig)
+            .args([
+                "--cache-dir",
+                &dir.path().join("cache").display().to_string(),
+            ])
+            .args(extra)
+            .args([
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+            ])
+            .output()
+            .expect("kubectl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        whoami(&alice, &[]),
+        r#"alice ["dev","ops","system:authenticated"]"#
+    );
+    assert_eq!(
+        whoami(&s.kubeconfig(), &[]),
+        r#"vkube-admin ["system:masters","system:authenticated"]"#
+    );
+    // A bearer token from the config, and a wrong one.
+    let token_kc = dir.path().join("token.kubeconfig");
+    std::fs::write(
+        &token_kc,
+        std::fs::read_to_string(&alice)
+            .expect("read")
+            .lines()
+            .filter(|l| !l.contains("client-certificate-data") && !l.contains("client-key-data"))
+            .map(|l| {
+                if l.trim() == "user:" && l.starts_with("  ") {
+                    "  user:\n    token: 0123456789abcdef0123".to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .expect("token kubeconfig");
+    assert_eq!(
+        whoami(&token_kc, &[]),
+        r#"ci-bot ["robots","system:authenticated"]"#
+    );
+    let bad = Command::new("kubectl")
+        .env("KUBECONFIG", &token_kc)
+        .args(["--token", "wrong-token-wrong-token", "get", "pods"])
+        .output()
+        .expect("kubectl");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("You must be logged in to the server"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
