@@ -82,7 +82,7 @@ fn subresources(d: &ResourceDef) -> Vec<(&'static str, Value, &'static [&'static
 
 /// `/api/v1` or `/apis/<g>/<v>` (legacy `APIResourceList`), or `None` if not served.
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let defs: Vec<_> = registry.in_group_version(group, version).collect();
+    let defs = registry.in_group_version(group, version);
     if defs.is_empty() {
         return None;
     }
@@ -102,7 +102,7 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
             r["categories"] = json!(d.categories);
         }
         resources.push(r);
-        for (sub, kind, verbs) in subresources(d) {
+        for (sub, kind, verbs) in subresources(&d) {
             let mut r = json!({
                 "name": format!("{}/{}", d.plural, sub),
                 "singularName": "",
@@ -142,6 +142,7 @@ pub fn aggregated(registry: &Registry, core: bool, version: &str) -> Value {
             .map(|v| {
                 let resources: Vec<Value> = registry
                     .in_group_version(&g, v)
+                    .into_iter()
                     .map(|d| {
                         let mut r = json!({
                             "resource": d.plural,
@@ -156,7 +157,7 @@ pub fn aggregated(registry: &Registry, core: bool, version: &str) -> Value {
                         if !d.categories.is_empty() {
                             r["categories"] = json!(d.categories);
                         }
-                        let subs: Vec<Value> = subresources(d)
+                        let subs: Vec<Value> = subresources(&d)
                             .into_iter()
                             .map(|(s, kind, verbs)| json!({"subresource": s, "responseKind": kind, "verbs": verbs}))
                             .collect();

@@ -85,7 +85,7 @@ pub fn group_version(registry: &Registry, gv: &str) -> Option<Value> {
         ["apis", g, v] => (*g, *v),
         _ => return None,
     };
-    let defs: Vec<_> = registry.in_group_version(group, version).collect();
+    let defs = registry.in_group_version(group, version);
     if defs.is_empty() {
         return None;
     }
@@ -102,7 +102,7 @@ pub fn group_version(registry: &Registry, gv: &str) -> Option<Value> {
             (false, true) => format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", d.plural),
             (false, false) => format!("{prefix}/{}/{{name}}", d.plural),
         };
-        paths.insert(path, operations(d));
+        paths.insert(path, operations(&d));
     }
     Some(json!({
         "openapi": "3.0.0",

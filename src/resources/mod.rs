@@ -6,7 +6,7 @@
 pub mod schema;
 pub mod validation;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The verbs of an ordinary resource.
 pub const STANDARD_VERBS: &[&str] = &[
@@ -52,6 +52,8 @@ pub struct ResourceDef {
     pub virtual_only: bool,
     /// Has a `scale` subresource (autoscaling/v1 Scale over `spec.replicas`).
     pub has_scale: bool,
+    /// For a kind served from a CustomResourceDefinition: the CRD's name.
+    pub crd: Option<String>,
 }
 
 impl ResourceDef {
@@ -137,6 +139,7 @@ const BUILTINS: &[Row] = &[
     ("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"], NONE, false, false),
     ("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, &["pc"], NONE, false, false),
     ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], ALL, true, true),
+    ("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], NONE, true, true),
 ];
 
 /// Review kinds: create-only, never stored.
@@ -165,11 +168,15 @@ const GROUP_ORDER: &[&str] = &[
     "scheduling.k8s.io",
     "coordination.k8s.io",
     "discovery.k8s.io",
+    "apiextensions.k8s.io",
 ];
 
 /// All served kinds.
+/// All served kinds: the built-ins, and the kinds CustomResourceDefinitions add (swapped as a
+/// whole when CRDs change, so a reader always sees one consistent set).
 pub struct Registry {
-    defs: Vec<Arc<ResourceDef>>,
+    builtin: Vec<Arc<ResourceDef>>,
+    custom: RwLock<Arc<Vec<Arc<ResourceDef>>>>,
 }
 
 impl Registry {
@@ -198,6 +205,7 @@ impl Registry {
                     ("apps", "deployments" | "replicasets" | "statefulsets")
                         | ("", "replicationcontrollers")
                 ),
+                crd: None,
             }));
         }
         for &(group, version, kind, plural, namespaced) in REVIEWS {
@@ -215,36 +223,60 @@ impl Registry {
                 tracks_generation: false,
                 virtual_only: true,
                 has_scale: false,
+                crd: None,
             }));
         }
-        Registry { defs }
+        Registry {
+            builtin: defs,
+            custom: RwLock::new(Arc::new(Vec::new())),
+        }
+    }
+
+    /// Replaces the custom kinds.
+    pub fn set_custom(&self, defs: Vec<Arc<ResourceDef>>) {
+        let mut custom = self
+            .custom
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *custom = Arc::new(defs);
+    }
+
+    fn custom(&self) -> Arc<Vec<Arc<ResourceDef>>> {
+        self.custom
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Every kind, built-ins first.
+    pub fn all(&self) -> Vec<Arc<ResourceDef>> {
+        let mut out = self.builtin.clone();
+        out.extend(self.custom().iter().cloned());
+        out
     }
 
     /// The kind served at `group/version/plural`.
     pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceDef>> {
-        self.defs
+        let hit =
+            |d: &&Arc<ResourceDef>| d.group == group && d.version == version && d.plural == plural;
+        self.builtin
             .iter()
-            .find(|d| d.group == group && d.version == version && d.plural == plural)
+            .find(hit)
             .cloned()
+            .or_else(|| self.custom().iter().find(hit).cloned())
     }
 
     /// The kind for `apiVersion` + `kind`.
     pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceDef>> {
-        self.defs
-            .iter()
+        self.all()
+            .into_iter()
             .find(|d| d.kind == kind && d.api_version() == api_version)
-            .cloned()
-    }
-
-    /// Every kind.
-    pub fn all(&self) -> &[Arc<ResourceDef>] {
-        &self.defs
     }
 
     /// Served groups in discovery order, each with its versions (preferred first).
     pub fn groups(&self) -> Vec<(String, Vec<String>)> {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-        for d in &self.defs {
+        for d in &self.all() {
             match groups.iter_mut().find(|(g, _)| *g == d.group) {
                 Some((_, versions)) => {
                     if !versions.contains(&d.version) {
@@ -265,14 +297,11 @@ impl Registry {
     }
 
     /// The kinds of one group-version.
-    pub fn in_group_version<'a>(
-        &'a self,
-        group: &'a str,
-        version: &'a str,
-    ) -> impl Iterator<Item = &'a Arc<ResourceDef>> + 'a {
-        self.defs
-            .iter()
-            .filter(move |d| d.group == group && d.version == version)
+    pub fn in_group_version(&self, group: &str, version: &str) -> Vec<Arc<ResourceDef>> {
+        self.all()
+            .into_iter()
+            .filter(|d| d.group == group && d.version == version)
+            .collect()
     }
 }
 
