@@ -65,3 +65,53 @@ async fn acknowledged_writes_survive_kill9() {
         .await
         .expect("write after restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_and_log_compaction_survive_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("vkube.yaml");
+    std::fs::write(&config, "raft:\n  snapshotEvery: 100\n").expect("config");
+    let mut s = Server::start_with(&["--config", config.to_str().expect("utf8")]);
+    let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    for i in 0..450 {
+        let mut c = ConfigMap::default();
+        c.metadata.name = Some(format!("c{i}"));
+        c.data = Some([("i".to_string(), i.to_string())].into());
+        api.create(&PostParams::default(), &c)
+            .await
+            .expect("create");
+    }
+    // Deletes and updates after the snapshots, too.
+    for i in 0..50 {
+        api.delete(&format!("c{i}"), &Default::default())
+            .await
+            .expect("delete");
+    }
+    let snapshot = s.data_dir().join("snapshot.bin");
+    common::wait_for(
+        std::time::Duration::from_secs(30),
+        "a snapshot file",
+        || snapshot.exists().then_some(()),
+    );
+    s.restart_after_kill9();
+    let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    let items = api.list(&ListParams::default()).await.expect("list").items;
+    assert_eq!(items.len(), 400, "objects after restart");
+    let c77 = api.get("c77").await.expect("c77");
+    assert_eq!(c77.data.expect("data")["i"], "77");
+    assert!(
+        api.get_opt("c7").await.expect("get").is_none(),
+        "a deleted object stays deleted"
+    );
+    // And once more, restarting from what the previous restart recovered.
+    s.restart_after_kill9();
+    let api: Api<ConfigMap> = Api::namespaced(s.client().await, "default");
+    assert_eq!(
+        api.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .len(),
+        400
+    );
+}
