@@ -257,3 +257,54 @@ fn scale_and_server_dry_run() {
         "configmap/c"
     );
 }
+
+#[test]
+fn defaults_users_see() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "deployment", "web", "--image=nginx"]);
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "deploy", "web"],
+            "{.spec.strategy.type} {.spec.strategy.rollingUpdate.maxSurge} {.spec.revisionHistoryLimit} {.spec.progressDeadlineSeconds} {.spec.replicas}"
+        ),
+        "RollingUpdate 25% 10 600 1"
+    );
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "deploy", "web"],
+            "{.spec.template.spec.restartPolicy} {.spec.template.spec.dnsPolicy} {.spec.template.spec.containers[0].imagePullPolicy} {.spec.template.spec.containers[0].terminationMessagePath}"
+        ),
+        "Always ClusterFirst Always /dev/termination-log"
+    );
+    s.kubectl_ok(&["create", "service", "clusterip", "db", "--tcp=5432"]);
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "svc", "db"],
+            "{.spec.type} {.spec.sessionAffinity} {.spec.ports[0].protocol} {.spec.ports[0].targetPort}"
+        ),
+        "ClusterIP None TCP 5432"
+    );
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"busybox:1.36"}]}}"#;
+    assert!(
+        s.kubectl_stdin(&["apply", "-f", "-"], Some(pod))
+            .status
+            .success()
+    );
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "pod", "p"],
+            "{.spec.containers[0].imagePullPolicy} {.spec.terminationGracePeriodSeconds} {.spec.serviceAccountName} {.status.phase} {.status.qosClass}"
+        ),
+        "IfNotPresent 30 default Pending BestEffort"
+    );
+    // Defaulted fields keep client-side apply idempotent.
+    let again = s.kubectl_stdin(&["apply", "-f", "-"], Some(pod));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "pod/p unchanged"
+    );
+}

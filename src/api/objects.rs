@@ -21,7 +21,7 @@ use super::selector::{self, FieldSelector, LabelSelector};
 use super::{ApiState, Caller, body, bytes_response, deletion, json_response, scale, table, watch};
 use crate::raft::RaftNodeError;
 use crate::resources::validation;
-use crate::resources::{ResourceDef, schema};
+use crate::resources::{ResourceDef, defaults, schema};
 use crate::store::{ApplyError, Command, CommandResult, Key, Precondition, StoredObject};
 
 const CONFLICT_MESSAGE: &str =
@@ -753,21 +753,33 @@ fn prepare_create(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn create(ctx: &Ctx<'_>, mut obj: Value) -> Result<Response, ApiError> {
+async fn create(ctx: &Ctx<'_>, obj: Value) -> Result<Response, ApiError> {
+    let written = create_object(ctx, obj).await?;
+    Ok(with_warnings(
+        respond_object(ctx, StatusCode::CREATED, &written.json)?,
+        &written.warnings,
+    ))
+}
+
+/// Creates an object: field validation, preparation, validation, then the Raft write
+/// (retrying a clashing generated name).
+async fn create_object(ctx: &Ctx<'_>, mut obj: Value) -> Result<Written, ApiError> {
     let dry_run = ctx.dry_run()?;
     let warnings = field_validation(ctx, &obj)?;
     prepare_create(ctx, &mut obj)?;
+    defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut obj);
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     let errs = validation::validate_create(&ctx.def.group, &ctx.def.plural, &obj);
     if !errs.is_empty() {
         return Err(invalid(ctx, &name, &errs));
     }
+    if ctx.def.namespaced {
+        check_namespace_active(ctx)?;
+    }
     if dry_run {
-        let bytes = serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?;
-        return Ok(with_warnings(
-            respond_object(ctx, StatusCode::CREATED, &bytes)?,
-            &warnings,
-        ));
+        let json =
+            Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?);
+        return Ok(Written { json, warnings });
     }
     let generated = meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty()) && name.len() > 5;
     let mut name = name;
@@ -781,12 +793,7 @@ async fn create(ctx: &Ctx<'_>, mut obj: Value) -> Result<Response, ApiError> {
             })
             .await?;
         match result {
-            CommandResult::Stored(json) => {
-                return Ok(with_warnings(
-                    respond_object(ctx, StatusCode::CREATED, &json)?,
-                    &warnings,
-                ));
-            }
+            CommandResult::Stored(json) => return Ok(Written { json, warnings }),
             CommandResult::Failed(ApplyError::AlreadyExists)
                 if generated && attempt + 1 < UPDATE_ATTEMPTS =>
             {
@@ -799,6 +806,23 @@ async fn create(ctx: &Ctx<'_>, mut obj: Value) -> Result<Response, ApiError> {
         }
     }
     Err(ApiError::AlreadyExists(ctx.target(&name)))
+}
+
+/// NamespaceLifecycle admission: nothing new in a namespace that is being deleted.
+fn check_namespace_active(ctx: &Ctx<'_>) -> Result<(), ApiError> {
+    if let Some(ns) = ctx.app.store.get("namespaces", "", &ctx.namespace)
+        && ns
+            .value()
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+    {
+        return Err(ApiError::Forbidden(format!(
+            "{} is forbidden: unable to create new content in namespace {} because it is being terminated",
+            ctx.def.qualified_plural(),
+            ctx.namespace
+        )));
+    }
+    Ok(())
 }
 
 fn apply_failure(ctx: &Ctx<'_>, name: &str, result: CommandResult) -> ApiError {
@@ -973,6 +997,7 @@ fn merge_update(
             ));
         }
     }
+    defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut new);
     let errs = if validate {
         validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new)
     } else {

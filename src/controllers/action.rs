@@ -1,0 +1,105 @@
+//! What a controller's pure reconcile core asks for. The controller runtime carries actions
+//! out through the same API code path clients use (validation, defaulting, resourceVersion
+//! preconditions), so every change is a normal replicated, watchable write.
+
+use serde_json::Value;
+
+/// Which kind an action addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kind {
+    /// API group ("" = core).
+    pub group: &'static str,
+    /// Version.
+    pub version: &'static str,
+    /// Plural.
+    pub plural: &'static str,
+}
+
+impl Kind {
+    /// A kind.
+    pub const fn new(group: &'static str, version: &'static str, plural: &'static str) -> Kind {
+        Kind {
+            group,
+            version,
+            plural,
+        }
+    }
+}
+
+/// core/v1 pods.
+pub const PODS: Kind = Kind::new("", "v1", "pods");
+/// apps/v1 replicasets.
+pub const REPLICA_SETS: Kind = Kind::new("apps", "v1", "replicasets");
+/// apps/v1 deployments.
+pub const DEPLOYMENTS: Kind = Kind::new("apps", "v1", "deployments");
+/// batch/v1 jobs.
+pub const JOBS: Kind = Kind::new("batch", "v1", "jobs");
+/// batch/v1 cronjobs.
+pub const CRON_JOBS: Kind = Kind::new("batch", "v1", "cronjobs");
+/// core/v1 services.
+pub const SERVICES: Kind = Kind::new("", "v1", "services");
+/// core/v1 endpoints.
+pub const ENDPOINTS: Kind = Kind::new("", "v1", "endpoints");
+/// discovery.k8s.io/v1 endpointslices.
+pub const ENDPOINT_SLICES: Kind = Kind::new("discovery.k8s.io", "v1", "endpointslices");
+/// core/v1 events.
+pub const EVENTS: Kind = Kind::new("", "v1", "events");
+
+/// One change a controller wants.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Create `object` (its `metadata.name` or `generateName` is set).
+    Create {
+        /// Kind.
+        kind: Kind,
+        /// Namespace ("" for cluster-scoped).
+        namespace: String,
+        /// The object.
+        object: Value,
+    },
+    /// Replace the object with `object`; its `metadata.resourceVersion` is a precondition
+    /// (a conflict makes the runtime re-read and reconcile again).
+    Update {
+        /// Kind.
+        kind: Kind,
+        /// Namespace.
+        namespace: String,
+        /// The full new object.
+        object: Value,
+    },
+    /// Replace the object's `status` (the `status` subresource), with the same precondition.
+    UpdateStatus {
+        /// Kind.
+        kind: Kind,
+        /// Namespace.
+        namespace: String,
+        /// The full object carrying the new status.
+        object: Value,
+    },
+    /// Delete, if the object still has `uid` (when given).
+    Delete {
+        /// Kind.
+        kind: Kind,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Precondition.
+        uid: Option<String>,
+        /// `Background`, `Foreground`, `Orphan` (None = the kind's default).
+        propagation: Option<&'static str>,
+    },
+    /// Record a core/v1 Event about `involved` (an object with apiVersion/kind/metadata).
+    Event {
+        /// The object the event is about.
+        involved: Value,
+        /// `Normal` or `Warning`.
+        event_type: &'static str,
+        /// CamelCase reason, e.g. `SuccessfulCreate`, `ScalingReplicaSet`.
+        reason: String,
+        /// Human message, as upstream words it.
+        message: String,
+        /// The reporting controller, e.g. `replicaset-controller`.
+        source: &'static str,
+    },
+}
