@@ -5,6 +5,7 @@
 pub mod api;
 pub mod codec;
 pub mod config;
+pub mod controllers;
 pub mod raft;
 pub mod resources;
 pub mod server;

@@ -182,5 +182,16 @@ async fn bootstrap(state: &Arc<ApiState>) -> Result<(), ServerError> {
             .await
             .map_err(|e| ServerError::Bootstrap(format!("namespace {ns}: {e}")))?;
     }
+    let rbac_group = "rbac.authorization.k8s.io";
+    for role in api::rbac::bootstrap_cluster_roles() {
+        api::objects::ensure_exists(state, rbac_group, "v1", "clusterroles", "", role)
+            .await
+            .map_err(|e| ServerError::Bootstrap(format!("cluster role: {e}")))?;
+    }
+    for binding in api::rbac::bootstrap_cluster_role_bindings() {
+        api::objects::ensure_exists(state, rbac_group, "v1", "clusterrolebindings", "", binding)
+            .await
+            .map_err(|e| ServerError::Bootstrap(format!("cluster role binding: {e}")))?;
+    }
     Ok(())
 }

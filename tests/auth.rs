@@ -106,3 +106,113 @@ fn issued_kubeconfigs_and_tokens_authenticate_their_users() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn rbac_view_user_reads_but_does_not_write() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bob = dir.path().join("bob.kubeconfig");
+    let out = Command::new(env!("CARGO_BIN_EXE_vkube"))
+        .args(["kubeconfig", "--user", "bob", "--group", "qa"])
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["--server", &format!("https://127.0.0.1:{}", s.port)])
+        .arg("--out")
+        .arg(&bob)
+        .output()
+        .expect("vkube kubeconfig");
+    assert!(out.status.success());
+    let as_bob = |args: &[&str]| {
+        Command::new("kubectl")
+            .env("KUBECONFIG", &bob)
+            .args([
+                "--cache-dir",
+                &dir.path().join("cache").display().to_string(),
+            ])
+            .args(args)
+            .output()
+            .expect("kubectl")
+    };
+    s.kubectl_ok(&["create", "namespace", "shop"]);
+    s.kubectl_ok(&[
+        "-n",
+        "shop",
+        "create",
+        "configmap",
+        "cfg",
+        "--from-literal=a=1",
+    ]);
+    s.kubectl_ok(&[
+        "-n",
+        "shop",
+        "create",
+        "secret",
+        "generic",
+        "pw",
+        "--from-literal=p=x",
+    ]);
+    // Before any binding: forbidden, with kube-apiserver's message.
+    let out = as_bob(&["-n", "shop", "get", "configmaps"]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error from server (Forbidden): configmaps is forbidden: User \"bob\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"shop\""
+    );
+    // The default roles exist and aggregate.
+    let view_rules = s.kubectl_ok(&[
+        "get",
+        "clusterrole",
+        "view",
+        "-o",
+        "jsonpath={.rules[*].resources}",
+    ]);
+    assert!(
+        view_rules.contains("configmaps") && view_rules.contains("deployments"),
+        "{view_rules}"
+    );
+    s.kubectl_ok(&[
+        "-n",
+        "shop",
+        "create",
+        "rolebinding",
+        "bob-view",
+        "--clusterrole=view",
+        "--user=bob",
+    ]);
+    let out = as_bob(&["-n", "shop", "get", "configmaps", "-o", "name"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "configmap/cfg");
+    // view does not read secrets, and does not write.
+    let out = as_bob(&["-n", "shop", "get", "secret", "pw"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "secrets \"pw\" is forbidden: User \"bob\" cannot get resource \"secrets\" in API group \"\" in the namespace \"shop\""
+    ), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = as_bob(&["-n", "shop", "delete", "configmap", "cfg"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot delete resource \"configmaps\""));
+    let out = as_bob(&["-n", "default", "get", "configmaps"]);
+    assert!(!out.status.success(), "the binding is namespaced");
+    // can-i answers from the same evaluator.
+    assert_eq!(
+        String::from_utf8_lossy(&as_bob(&["-n", "shop", "auth", "can-i", "list", "pods"]).stdout)
+            .trim(),
+        "yes"
+    );
+    let no = as_bob(&["-n", "shop", "auth", "can-i", "create", "pods"]);
+    assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
+    assert_eq!(no.status.code(), Some(1));
+    // A user cannot grant what it does not hold.
+    let out = as_bob(&[
+        "-n",
+        "shop",
+        "create",
+        "rolebinding",
+        "sneaky",
+        "--clusterrole=admin",
+        "--user=bob",
+    ]);
+    assert!(!out.status.success());
+}

@@ -101,6 +101,9 @@ pub enum ApiError {
     /// 504.
     #[error("{0}")]
     Timeout(String),
+    /// A complete Status built elsewhere (RBAC's 403, server-side apply conflicts).
+    #[error("{}", .1["message"].as_str().unwrap_or("error"))]
+    Status(StatusCode, Value),
     /// 504 for a resourceVersion the store has not reached.
     #[error("Too large resource version: {requested}, current: {current}")]
     TooLargeResourceVersion {
@@ -131,6 +134,7 @@ impl ApiError {
             ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
+            ApiError::Status(code, _) => *code,
         }
     }
 
@@ -152,11 +156,15 @@ impl ApiError {
             ApiError::Internal(_) => "InternalError",
             ApiError::Unavailable(_) => "ServiceUnavailable",
             ApiError::Timeout(_) | ApiError::TooLargeResourceVersion { .. } => "Timeout",
+            ApiError::Status(..) => "",
         }
     }
 
     /// The `metav1.Status` body.
     pub fn status(&self) -> Value {
+        if let ApiError::Status(_, v) = self {
+            return v.clone();
+        }
         let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",

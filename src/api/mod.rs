@@ -6,7 +6,9 @@
 //! - Every error leaves through [`error::ApiError`], so clients always get a `metav1.Status`.
 //! - Request bodies are limited to 3 MiB before they are parsed.
 
+pub mod apply;
 pub mod auth;
+pub mod authz;
 pub mod body;
 pub mod deletion;
 pub mod discovery;
@@ -15,6 +17,7 @@ pub mod objects;
 pub mod openapi;
 pub mod printers;
 pub mod protobuf;
+pub mod rbac;
 pub mod request;
 pub mod scale;
 pub mod selector;
@@ -146,8 +149,11 @@ async fn handle_inner(app: &Arc<ApiState>, req: Request) -> Result<Response, Api
     if identity.is_none() && !public {
         return Err(ApiError::Unauthorized);
     }
-    let caller = Caller { identity };
     let query = Query::parse(req.uri().query());
+    if let Some(id) = &identity {
+        authz::check(&app.store, id, req.method(), &path, &route, &query)?;
+    }
+    let caller = Caller { identity };
     let accept = req
         .headers()
         .get(header::ACCEPT)

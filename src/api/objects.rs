@@ -73,6 +73,7 @@ pub async fn handle(
         namespace: ns,
         query: &query,
         wanted,
+        identity: caller.identity.clone(),
     };
     match (&method, path.name.as_deref(), path.subresource.as_deref()) {
         (&Method::GET, None, None) => {
@@ -184,6 +185,8 @@ pub struct Ctx<'a> {
     pub query: &'a Query,
     /// Response form.
     pub wanted: Wanted,
+    /// Who asks (None: the daemon itself).
+    pub identity: Option<super::auth::Identity>,
 }
 
 impl Ctx<'_> {
@@ -776,6 +779,18 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value) -> Result<Written, ApiErro
     if ctx.def.namespaced {
         check_namespace_active(ctx)?;
     }
+    if let Some(id) = &ctx.identity
+        && ctx.def.group == "rbac.authorization.k8s.io"
+    {
+        super::authz::check_escalation(
+            &ctx.app.store,
+            id,
+            &ctx.def.plural,
+            &ctx.namespace,
+            &obj,
+            None,
+        )?;
+    }
     if dry_run {
         let json =
             Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?);
@@ -1005,6 +1020,18 @@ fn merge_update(
     };
     if !errs.is_empty() {
         return Err(invalid(ctx, name, &errs));
+    }
+    if let Some(id) = &ctx.identity
+        && ctx.def.group == "rbac.authorization.k8s.io"
+    {
+        super::authz::check_escalation(
+            &ctx.app.store,
+            id,
+            &ctx.def.plural,
+            &ctx.namespace,
+            &new,
+            Some(old),
+        )?;
     }
     if &new == old {
         return Ok(Merge::Unchanged);
@@ -1681,21 +1708,13 @@ async fn evict(ctx: &Ctx<'_>, name: &str, eviction: &Value) -> Result<Response, 
 fn review(ctx: &Ctx<'_>, caller: &Caller, mut obj: Value) -> Result<Response, ApiError> {
     check_type(ctx, &mut obj)?;
     let identity = caller.identity.as_ref().ok_or(ApiError::Unauthorized)?;
-    // Every authenticated user is an administrator until RBAC is enforced.
-    let status = match ctx.def.kind.as_str() {
-        "SelfSubjectAccessReview" | "SubjectAccessReview" | "LocalSubjectAccessReview" => {
-            json!({"allowed": true, "reason": "vkube grants every authenticated user full access (RBAC is not enforced yet)"})
-        }
-        "SelfSubjectRulesReview" => json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        }),
-        "SelfSubjectReview" => json!({
-            "userInfo": {"username": identity.user, "groups": identity.groups},
-        }),
-        _ => return Err(ApiError::MethodNotAllowed),
-    };
+    let status = super::authz::review_status(
+        &ctx.app.store,
+        identity,
+        &ctx.def.kind,
+        &obj,
+        &ctx.namespace,
+    )?;
     if let Some(o) = obj.as_object_mut() {
         o.insert("status".into(), status);
         o.entry("metadata").or_insert_with(|| json!({}));
@@ -1728,6 +1747,7 @@ pub async fn ensure_exists(
         namespace: namespace.to_string(),
         query: &query,
         wanted: Wanted::Json,
+        identity: None,
     };
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     if app
@@ -1746,4 +1766,98 @@ pub async fn ensure_exists(
 /// The labels of a stored object as the selector module wants them.
 pub fn labels_of(obj: &StoredObject) -> &BTreeMap<String, String> {
     &obj.labels
+}
+
+// ---------------------------------------------------------------------------------------
+// In-process calls (controllers): the same code path as HTTP requests, as the system.
+
+/// A write made from inside the daemon.
+pub struct Internal<'a> {
+    app: &'a Arc<ApiState>,
+    def: Arc<ResourceDef>,
+    namespace: String,
+    query: Query,
+}
+
+impl<'a> Internal<'a> {
+    /// Addresses `group/version/plural` in `namespace`.
+    pub fn new(
+        app: &'a Arc<ApiState>,
+        group: &str,
+        version: &str,
+        plural: &str,
+        namespace: &str,
+    ) -> Result<Self, ApiError> {
+        let def = app.registry.lookup(group, version, plural).ok_or_else(|| {
+            ApiError::Internal(format!("{plural}.{group} is not a served resource"))
+        })?;
+        Ok(Internal {
+            app,
+            def,
+            namespace: namespace.to_string(),
+            query: Query::default(),
+        })
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            app: self.app,
+            def: self.def.clone(),
+            namespace: self.namespace.clone(),
+            query: &self.query,
+            wanted: Wanted::Json,
+            identity: None,
+        }
+    }
+
+    /// Creates `obj`; returns it as stored.
+    pub async fn create(&self, obj: Value) -> Result<Bytes, ApiError> {
+        Ok(create_object(&self.ctx(), obj).await?.json)
+    }
+
+    /// Replaces the object (or its status) with `obj`, whose resourceVersion is a
+    /// precondition.
+    pub async fn update(&self, obj: Value, status: bool) -> Result<Bytes, ApiError> {
+        let name = meta_str(&obj, "name")
+            .ok_or_else(|| ApiError::BadRequest("an update needs metadata.name".into()))?
+            .to_string();
+        let expected_rv = match meta_str(&obj, "resourceVersion") {
+            None | Some("") => None,
+            Some(rv) => Some(parse_rv(rv)?),
+        };
+        let sub = status.then_some("status");
+        let ctx = self.ctx();
+        let written = read_modify_write(&ctx, &name, sub, |_| {
+            Ok(Change {
+                object: obj.clone(),
+                expected_rv,
+                warnings: vec![],
+                server_side: false,
+            })
+        })
+        .await?;
+        Ok(written.json)
+    }
+
+    /// Deletes (or marks) the object, if it still has `uid`.
+    pub async fn delete(
+        &self,
+        name: &str,
+        uid: Option<String>,
+        propagation: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let mut body = json!({});
+        if let Some(uid) = uid {
+            body["preconditions"] = json!({"uid": uid});
+        }
+        if let Some(p) = propagation {
+            body["propagationPolicy"] = json!(p);
+        }
+        let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ctx = self.ctx();
+        let opts = delete_options(&ctx, Some("application/json"), &bytes)?;
+        delete_one(&ctx, &self.namespace, name, &opts)
+            .await
+            .map(|_| ())
+    }
 }

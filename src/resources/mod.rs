@@ -3,6 +3,7 @@
 //!
 //! Invariant: this module knows nothing about HTTP; the API layer asks it what a path means.
 
+pub mod crd;
 pub mod defaults;
 pub mod schema;
 pub mod validation;

@@ -1,0 +1,384 @@
+//! Controllers inside the virtual cluster and the runtime that drives them.
+//!
+//! Each controller is a pure reconcile core (`(snapshot of the store) → actions`) plus a small
+//! adapter implementing [`Controller`]. The runtime:
+//! - subscribes to the store's watch events and turns each into keys of the controllers it
+//!   concerns (an object, or its owner), and resyncs every key periodically and whenever it
+//!   may have missed events;
+//! - keeps one bounded, de-duplicating work queue per controller with per-key exponential
+//!   backoff on failures (level-triggered: a key queued twice is reconciled once, a key that
+//!   changes while being reconciled is reconciled again);
+//! - carries actions out through [`crate::api::objects::Internal`], the code path of API
+//!   requests (defaulting, validation, resourceVersion preconditions), so every change is a
+//!   normal replicated, watchable write and a conflict just means "reconcile again".
+//!
+//! Invariant: controllers run only while this node is the Raft leader; every write they make
+//! goes through Raft, so a deposed leader cannot commit.
+
+pub mod action;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ApiState;
+use crate::api::error::ApiError;
+use crate::api::objects::Internal;
+use crate::store::{Store, WatchEvent};
+pub use action::{Action, Kind};
+
+/// How often every key is reconciled even without events.
+const RESYNC_EVERY: Duration = Duration::from_secs(30);
+/// The most keys a queue holds; beyond it keys are dropped and the next resync catches up.
+const QUEUE_CAP: usize = 100_000;
+/// Backoff bounds for a failing key.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// A reconcile key: (namespace, name) of the controller's primary object.
+pub type ObjKey = (String, String);
+
+/// What a reconcile returns.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Changes to make, in order.
+    pub actions: Vec<Action>,
+    /// Reconcile this key again after this long even without events (deadlines, schedules).
+    pub requeue_after: Option<Duration>,
+}
+
+/// One controller.
+pub trait Controller: Send + Sync + 'static {
+    /// Its name, as in logs (`replicaset-controller`).
+    fn name(&self) -> &'static str;
+    /// Keys to reconcile because of `ev`.
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey>;
+    /// Every key it is responsible for now.
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey>;
+    /// Computes what to do for `key` from the store (no I/O).
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan;
+}
+
+/// A de-duplicating work queue with per-key backoff.
+pub struct Queue {
+    inner: Mutex<QueueInner>,
+    notify: Notify,
+}
+
+#[derive(Default)]
+struct QueueInner {
+    order: VecDeque<ObjKey>,
+    pending: HashSet<ObjKey>,
+    failures: HashMap<ObjKey, u32>,
+}
+
+impl Queue {
+    fn new() -> Arc<Queue> {
+        Arc::new(Queue {
+            inner: Mutex::new(QueueInner::default()),
+            notify: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `key` unless it is already queued.
+    pub fn add(&self, key: ObjKey) {
+        let mut q = self.lock();
+        if q.pending.len() >= QUEUE_CAP || q.pending.contains(&key) {
+            return;
+        }
+        q.pending.insert(key.clone());
+        q.order.push_back(key);
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// Queues `key` after `delay`.
+    pub fn add_after(self: &Arc<Self>, key: ObjKey, delay: Duration, stop: CancellationToken) {
+        let q = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => q.add(key),
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+
+    /// The next key, waiting for one.
+    pub async fn next(&self) -> ObjKey {
+        loop {
+            {
+                let mut q = self.lock();
+                if let Some(k) = q.order.pop_front() {
+                    q.pending.remove(&k);
+                    return k;
+                }
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    /// Records a failure of `key` and returns how long to wait before retrying it.
+    pub fn backoff(&self, key: &ObjKey) -> Duration {
+        let mut q = self.lock();
+        let n = q.failures.entry(key.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        let exp = (*n).min(20);
+        BACKOFF_MIN
+            .saturating_mul(1u32 << exp.min(16))
+            .min(BACKOFF_MAX)
+    }
+
+    /// Forgets the failures of `key`.
+    pub fn forget(&self, key: &ObjKey) {
+        self.lock().failures.remove(key);
+    }
+
+    /// Keys queued now.
+    pub fn len(&self) -> usize {
+        self.lock().order.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Starts `controllers`; they stop when `stop` is cancelled.
+pub fn start(app: Arc<ApiState>, controllers: Vec<Arc<dyn Controller>>, stop: CancellationToken) {
+    let queues: Vec<(Arc<dyn Controller>, Arc<Queue>)> =
+        controllers.into_iter().map(|c| (c, Queue::new())).collect();
+    for (c, q) in &queues {
+        for key in c.all_keys(&app.store) {
+            q.add(key);
+        }
+        tokio::spawn(worker(app.clone(), c.clone(), q.clone(), stop.clone()));
+    }
+    tokio::spawn(dispatcher(app, queues, stop));
+}
+
+async fn dispatcher(
+    app: Arc<ApiState>,
+    queues: Vec<(Arc<dyn Controller>, Arc<Queue>)>,
+    stop: CancellationToken,
+) {
+    let resync_all = |queues: &[(Arc<dyn Controller>, Arc<Queue>)]| {
+        for (c, q) in queues {
+            for key in c.all_keys(&app.store) {
+                q.add(key);
+            }
+        }
+    };
+    loop {
+        let mut live = match app.store.hub().subscribe(None) {
+            Ok(start) => start.live,
+            Err(_) => return,
+        };
+        // Anything that happened before the subscription is covered by a full pass.
+        resync_all(&queues);
+        let mut resync = tokio::time::interval(RESYNC_EVERY);
+        resync.tick().await;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = resync.tick() => resync_all(&queues),
+                ev = live.recv() => match ev {
+                    Ok(ev) => {
+                        for (c, q) in &queues {
+                            for key in c.keys_for(&ev, &app.store) {
+                                q.add(key);
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::info!(skipped = n, "controllers fell behind the event stream; resyncing");
+                        break;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
+
+async fn worker(
+    app: Arc<ApiState>,
+    c: Arc<dyn Controller>,
+    q: Arc<Queue>,
+    stop: CancellationToken,
+) {
+    loop {
+        let key = tokio::select! {
+            _ = stop.cancelled() => return,
+            k = q.next() => k,
+        };
+        let plan = c.reconcile(&app.store, &key, jiff::Timestamp::now());
+        let mut failed = None;
+        for action in &plan.actions {
+            if let Err(e) = execute(&app, action).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        match failed {
+            None => {
+                q.forget(&key);
+                if let Some(after) = plan.requeue_after {
+                    q.add_after(key, after, stop.clone());
+                }
+            }
+            Some(e) => {
+                let delay = q.backoff(&key);
+                // A conflict or a vanished object is the normal race: reconcile again.
+                if matches!(
+                    e,
+                    ApiError::Conflict(..) | ApiError::NotFound(_) | ApiError::AlreadyExists(_)
+                ) {
+                    tracing::debug!(controller = c.name(), ns = %key.0, name = %key.1, error = %e, "retrying");
+                } else {
+                    tracing::warn!(controller = c.name(), ns = %key.0, name = %key.1, error = %e, ?delay, "reconcile failed; retrying");
+                }
+                q.add_after(key, delay, stop.clone());
+            }
+        }
+    }
+}
+
+fn meta<'v>(obj: &'v Value, field: &str) -> &'v str {
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// Carries out one action through the API code path.
+pub async fn execute(app: &Arc<ApiState>, action: &Action) -> Result<(), ApiError> {
+    match action {
+        Action::Create {
+            kind,
+            namespace,
+            object,
+        } => Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
+            .create(object.clone())
+            .await
+            .map(|_| ()),
+        Action::Update {
+            kind,
+            namespace,
+            object,
+        } => Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
+            .update(object.clone(), false)
+            .await
+            .map(|_| ()),
+        Action::UpdateStatus {
+            kind,
+            namespace,
+            object,
+        } => Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
+            .update(object.clone(), true)
+            .await
+            .map(|_| ()),
+        Action::Delete {
+            kind,
+            namespace,
+            name,
+            uid,
+            propagation,
+        } => match Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
+            .delete(name, uid.clone(), *propagation)
+            .await
+        {
+            // Already gone, or replaced by a namesake: nothing of ours to delete.
+            Ok(()) | Err(ApiError::NotFound(_)) => Ok(()),
+            Err(ApiError::Conflict(..)) if uid.is_some() => Ok(()),
+            Err(e) => Err(e),
+        },
+        Action::Event {
+            involved,
+            event_type,
+            reason,
+            message,
+            source,
+        } => {
+            let namespace = match meta(involved, "namespace") {
+                "" => "default",
+                ns => ns,
+            };
+            let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+            let event = json!({
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": format!("{}.{suffix}", meta(involved, "name")), "namespace": namespace},
+                "involvedObject": {
+                    "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
+                    "kind": involved.get("kind").cloned().unwrap_or(Value::Null),
+                    "name": meta(involved, "name"),
+                    "namespace": meta(involved, "namespace"),
+                    "uid": meta(involved, "uid"),
+                    "resourceVersion": meta(involved, "resourceVersion"),
+                },
+                "reason": reason,
+                "message": message,
+                "type": event_type,
+                "source": {"component": source},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+                "reportingComponent": source,
+                "reportingInstance": "vkube",
+            });
+            match Internal::new(app, "", "v1", "events", namespace)?
+                .create(event)
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Events are best effort: a missing or terminating namespace loses them.
+                Err(e) => {
+                    tracing::debug!(error = %e, "event not recorded");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn queue_deduplicates_and_backs_off() {
+        let q = Queue::new();
+        q.add(("a".into(), "x".into()));
+        q.add(("a".into(), "x".into()));
+        q.add(("a".into(), "y".into()));
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.next().await, ("a".to_string(), "x".to_string()));
+        // Re-added while not pending: queued again.
+        q.add(("a".into(), "x".into()));
+        assert_eq!(q.len(), 2);
+        let k = ("a".to_string(), "z".to_string());
+        let d1 = q.backoff(&k);
+        let d2 = q.backoff(&k);
+        assert!(d2 > d1);
+        for _ in 0..40 {
+            q.backoff(&k);
+        }
+        assert_eq!(q.backoff(&k), BACKOFF_MAX);
+        q.forget(&k);
+        assert_eq!(q.backoff(&k), BACKOFF_MIN * 2);
+    }
+}
