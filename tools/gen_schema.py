@@ -15,8 +15,12 @@ emitted with the INLINE flag. What neither crate says is listed below by hand: t
 types with their own JSON form (SPECIAL), definitions k8s-openapi lacks (SYNTHETIC_DEFS), and
 Go pointer-ness where the protobuf decoder needs it (KEEP_EMPTY, OMIT_ZERO).
 
+It also writes src/resources/schema/docs.rs: the description of every message and of each of its
+JSON fields (what `kubectl explain` prints), taken as data from k8s-openapi's JSON schema impls
+(falling back to its doc comments), deduplicated into one string table.
+
 Usage (from the crate root):
-    python3 tools/gen_schema.py [--registry DIR] [--out PATH] [--check]
+    python3 tools/gen_schema.py [--registry DIR] [--out PATH] [--docs-out PATH] [--check]
 
 Standard library only.
 """
@@ -643,6 +647,224 @@ def render(msgs: list[OutMessage], kinds: list[tuple[str, str, str, int]],
     return "\n".join(out)
 
 
+# ---------------------------------------------------------------------------------------------
+# Descriptions (docs.rs)
+
+# Definitions outside the message table whose descriptions the OpenAPI documents need.
+# (meta/v1 Duration is not a definition: upstream inlines it as a plain string.)
+EXTRA_DOC_DEFS = sorted(set(SPECIAL) - {f"{META}.Duration"} | {
+    f"{META}.Patch",
+    f"{META}.WatchEvent",
+})
+GENERIC_LIST = "io.k8s.List"
+
+RUST_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
+
+
+def rust_unquote(body: str) -> str:
+    """The value of a Rust string literal's body (between the quotes)."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        e = body[i + 1]
+        if e in RUST_ESCAPES:
+            out.append(RUST_ESCAPES[e])
+            i += 2
+        elif e == "u":
+            end = body.index("}", i)
+            out.append(chr(int(body[i + 3:end], 16)))
+            i = end + 1
+        else:
+            fail(f"unsupported escape \\{e} in a string literal")
+    return "".join(out)
+
+
+def doc_comment_text(lines: list[str]) -> str:
+    """A rustdoc comment back to the description it was generated from (k8s-openapi escapes
+    Markdown's `[`, `]`, `<`, `>` and `\\`)."""
+    text = "\n".join(lines)
+    return re.sub(r"\\([\\<>\[\]])", r"\1", text)
+
+
+@dataclass
+class Docs:
+    description: str
+    fields: dict[str, str]
+
+
+STR_LIT = r'"((?:[^"\\]|\\.)*)"'
+
+
+def load_docs(root: str) -> dict[str, Docs]:
+    out: dict[str, Docs] = {}
+    top_re = re.compile(r"^ {12}\"description\": " + STR_LIT + r",$")
+    prop_re = re.compile(r"^ {16}\"([^\"]+)\": ")
+    desc_re = re.compile(r"^ {20}\"description\": " + STR_LIT + r",$")
+    ins_re = re.compile(r"^ {20}schema_obj\.ensure_object\(\)\.insert\(\"description\"\.into\(\), "
+                        + STR_LIT + r"\.into\(\)\);$")
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.rs"), recursive=True)):
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+        m = re.match(r"// Generated from definition (\S+)", text)
+        if not m:
+            continue
+        name = m.group(1)
+        doc = Docs("", {})
+        # Doc comments: the fallback (generic List, newtypes without a schema description).
+        lines = text.split("\n")
+        pending: list[str] = []
+        in_struct = False
+        for line in lines:
+            s = line.strip()
+            if s.startswith("///"):
+                pending.append(s[4:] if s.startswith("/// ") else s[3:])
+                continue
+            if re.match(r"pub (struct|enum) ", s) and not doc.description and not in_struct:
+                doc.description = doc_comment_text(pending)
+                in_struct = s.endswith("{")
+            elif in_struct and s == "}":
+                in_struct = False
+            elif in_struct:
+                fm = re.match(r"pub ((?:r#)?\w+):", s)
+                if fm and pending:
+                    doc.fields["rust:" + norm(fm.group(1))] = doc_comment_text(pending)
+            if not s.startswith("#["):
+                pending = []
+        # The JSON schema impl: exact descriptions, keyed by JSON name.
+        start = text.find("fn json_schema(")
+        if start >= 0:
+            prop = None
+            top_done = False
+            for line in text[start:].split("\n")[2:]:
+                if line == "    }":
+                    break
+                tm = top_re.match(line)
+                if tm and not top_done:
+                    doc.description = rust_unquote(tm.group(1))
+                    top_done = True
+                    continue
+                if re.match(r"^ {12}\"", line):
+                    top_done = True
+                pm = prop_re.match(line)
+                if pm:
+                    prop = pm.group(1)
+                    continue
+                dm = desc_re.match(line) or ins_re.match(line)
+                if dm and prop is not None and prop not in doc.fields:
+                    doc.fields[prop] = rust_unquote(dm.group(1))
+        out[name] = doc
+    return out
+
+
+def json_fields(msg: OutMessage, by_name: dict[str, OutMessage]) -> list[str]:
+    """The JSON names of a message's fields, looking through inline fields."""
+    out: list[str] = []
+    for f in msg.fields:
+        if "INLINE" in f.flags:
+            inner = re.match(r"K::Message\((\d+)\)", f.kind)
+            if not inner:
+                fail(f"{msg.name}: inline field is not a message")
+            out += json_fields(by_name[f"#{inner.group(1)}"], by_name)
+        else:
+            out.append(f.json)
+    return out
+
+
+def render_docs(msgs: list[OutMessage], docs: dict[str, Docs]) -> tuple[str, int]:
+    texts: dict[str, int] = {"": 0}
+
+    def t(s: str) -> int:
+        if s not in texts:
+            texts[s] = len(texts)
+        return texts[s]
+
+    by_name = {f"#{i}": m for i, m in enumerate(msgs)}
+    type_meta_docs = docs[f"{API}.core.v1.Pod"].fields
+    generic = docs[GENERIC_LIST]
+    rows: list[str] = []
+    for i, m in enumerate(msgs):
+        d = docs.get(m.name)
+        if d is None and m.name.endswith("List"):
+            d = Docs(generic.description,
+                     {"items": generic.fields.get("rust:items", ""),
+                      "metadata": generic.fields.get("rust:metadata", "")})
+        if d is None:
+            d = Docs("", {})
+        names = json_fields(m, by_name)
+        if m.type_meta:
+            names = ["apiVersion", "kind"] + names
+        fields = []
+        for n in names:
+            desc = d.fields.get(n)
+            if desc is None and n in ("apiVersion", "kind"):
+                desc = type_meta_docs[n]
+            if desc is None:
+                desc = d.fields.get("rust:" + norm(n), "")
+            fields.append(f"({rust_str(n)}, {t(desc)})")
+        rows.append(f"    // {i} {m.name}")
+        rows.append(f"    MessageDoc {{ description: {t(d.description)}, fields: &[{', '.join(fields)}] }},")
+    defs = []
+    for name in EXTRA_DOC_DEFS:
+        d = docs.get(name)
+        if d is None:
+            fail(f"no k8s-openapi definition {name} for its description")
+        defs.append(f"    ({rust_str(name)}, {t(d.description)}),")
+    out: list[str] = []
+    w = out.append
+    w("// @generated by tools/gen_schema.py from the k8s-openapi 0.29.0 (v1_33) crate in the local")
+    w("// cargo registry. Do not edit by hand; regenerate from the crate root:")
+    w("//     python3 tools/gen_schema.py")
+    w("// The descriptions (API documentation, as kube-apiserver publishes them in OpenAPI) of every")
+    w("// message of generated.rs (same index) and of its JSON fields, as indices into TEXT.")
+    w("")
+    w("use super::MessageDoc;")
+    w("")
+    w("/// Every distinct description; 0 is the empty one.")
+    w(f"pub(super) static TEXT: [&str; {len(texts)}] = [")
+    for s in texts:
+        w(f"    {rust_text(s)},")
+    w("];")
+    w("")
+    w(f"pub(super) static MESSAGE_DOCS: [MessageDoc; {len(msgs)}] = [")
+    out += rows
+    w("];")
+    w("")
+    w("/// Descriptions of definitions outside the message table (special types, ...), sorted.")
+    w(f"pub(super) static DEFINITION_DOCS: [(&str, u16); {len(defs)}] = [")
+    out += defs
+    w("];")
+    w("")
+    if len(texts) > 0xFFFF:
+        fail("too many descriptions for u16 indices")
+    return "\n".join(out), len(texts)
+
+
+def rust_text(s: str) -> str:
+    out = ['"']
+    for c in s:
+        if c == "\\":
+            out.append("\\\\")
+        elif c == '"':
+            out.append('\\"')
+        elif c == "\n":
+            out.append("\\n")
+        elif c == "\t":
+            out.append("\\t")
+        elif c == "\r":
+            out.append("\\r")
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\u{{{ord(c):x}}}")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -651,8 +873,10 @@ def main() -> None:
                          "(default: ~/.cargo/registry/src/*)")
     ap.add_argument("--out", default=os.path.join(here, "src", "resources", "schema",
                                                   "generated.rs"))
+    ap.add_argument("--docs-out", default=os.path.join(here, "src", "resources", "schema",
+                                                       "docs.rs"))
     ap.add_argument("--check", action="store_true",
-                    help="fail if the output file is not up to date instead of writing it")
+                    help="fail if an output file is not up to date instead of writing it")
     args = ap.parse_args()
 
     def find(crate: str) -> str:
@@ -666,7 +890,8 @@ def main() -> None:
         return pats[0]
 
     pb = load_pb(os.path.join(find(PB_CRATE), "src"))
-    oa, type_meta = load_openapi(os.path.join(find(OPENAPI_CRATE), "src", OPENAPI_VERSION))
+    oa_root = os.path.join(find(OPENAPI_CRATE), "src", OPENAPI_VERSION)
+    oa, type_meta = load_openapi(oa_root)
     for name, fields in SYNTHETIC_DEFS.items():
         if name in oa:
             fail(f"{name} is now in k8s-openapi; drop it from SYNTHETIC_DEFS")
@@ -691,14 +916,20 @@ def main() -> None:
         fail(f"KEEP_EMPTY/OMIT_ZERO entries matching no field: {sorted(wanted - gen.used_overrides)}")
     sp = gen.index.get(gen.pb_name(f"{APIEXT}.JSONSchemaProps"))
     text = render(msgs, kinds, sp)
+    docs_text, ntexts = render_docs(msgs, load_docs(oa_root))
 
     if args.check:
-        with open(args.out, encoding="utf-8") as fh:
-            if fh.read() != text:
-                fail(f"{args.out} is out of date; run tools/gen_schema.py")
+        for path, want in ((args.out, text), (args.docs_out, docs_text)):
+            with open(path, encoding="utf-8") as fh:
+                if fh.read() != want:
+                    fail(f"{path} is out of date; run tools/gen_schema.py")
         return
     with open(args.out, "w", encoding="utf-8") as fh:
         fh.write(text)
+    with open(args.docs_out, "w", encoding="utf-8") as fh:
+        fh.write(docs_text)
+    print(f"gen_schema: wrote {args.docs_out}: {ntexts} descriptions, {len(docs_text)} bytes",
+          file=sys.stderr)
     nfields = sum(len(m.fields) for m in msgs)
     print(f"gen_schema: wrote {args.out}: {len(msgs)} messages, {nfields} fields, "
           f"{len(kinds)} kinds, {len(text)} bytes", file=sys.stderr)

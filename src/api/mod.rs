@@ -198,9 +198,33 @@ async fn handle_inner(app: &Arc<ApiState>, req: Request) -> Result<Response, Api
         Route::GroupResources(g, v) => {
             only_get(discovery::resource_list(&app.registry, &g, &v).ok_or(ApiError::NoSuchPath)?)
         }
-        Route::OpenApiV3 => only_get(openapi::root(&app.registry)),
+        Route::OpenApiV3 => {
+            if method != Method::GET {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            Ok(bytes_response(
+                StatusCode::OK,
+                openapi::shared().root(&app.registry).to_vec(),
+                "application/json",
+            ))
+        }
         Route::OpenApiV3Doc(gv) => {
-            only_get(openapi::group_version(&app.registry, &gv).ok_or(ApiError::NoSuchPath)?)
+            if method != Method::GET {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            let doc =
+                openapi::group_version_document(&app.registry, &gv).ok_or(ApiError::NoSuchPath)?;
+            let mut resp = bytes_response(StatusCode::OK, doc.json.to_vec(), "application/json");
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", doc.hash)) {
+                resp.headers_mut().insert(header::ETAG, etag);
+            }
+            if query.get("hash") == Some(doc.hash.as_str()) {
+                resp.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, immutable"),
+                );
+            }
+            Ok(resp)
         }
         Route::OpenApiV2 => Err(ApiError::NoSuchPath),
         Route::Resource(p) => objects::handle(app, &caller, req, p, query, wanted).await,

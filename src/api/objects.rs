@@ -18,7 +18,9 @@ use serde_json::{Map, Value, json};
 use super::error::{ApiError, Cause, Target};
 use super::request::{Query, ResourcePath, Wanted};
 use super::selector::{self, FieldSelector, LabelSelector};
-use super::{ApiState, Caller, body, bytes_response, deletion, json_response, scale, table, watch};
+use super::{
+    ApiState, Caller, apply, body, bytes_response, deletion, json_response, scale, table, watch,
+};
 use crate::raft::RaftNodeError;
 use crate::resources::validation;
 use crate::resources::{ResourceDef, defaults, schema};
@@ -67,6 +69,24 @@ pub async fn handle(
             Err(ApiError::MethodNotAllowed)
         }
     };
+    let manager = match query.get("fieldManager") {
+        Some(m) if !m.is_empty() => m.to_string(),
+        _ => apply::default_manager(
+            req.headers()
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        ),
+    };
+    if manager.len() > 128 {
+        return Err(ApiError::Invalid {
+            kind: "PatchOptions".into(),
+            group: "meta.k8s.io".into(),
+            name: String::new(),
+            message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Too long: may not be more than 128 bytes".into(),
+            causes: vec![],
+        });
+    }
     let ctx = Ctx {
         app,
         def: def.clone(),
@@ -74,6 +94,7 @@ pub async fn handle(
         query: &query,
         wanted,
         identity: caller.identity.clone(),
+        manager,
     };
     match (&method, path.name.as_deref(), path.subresource.as_deref()) {
         (&Method::GET, None, None) => {
@@ -187,6 +208,8 @@ pub struct Ctx<'a> {
     pub wanted: Wanted,
     /// Who asks (None: the daemon itself).
     pub identity: Option<super::auth::Identity>,
+    /// The field manager writes are recorded under in managedFields.
+    pub manager: String,
 }
 
 impl Ctx<'_> {
@@ -235,6 +258,73 @@ impl Ctx<'_> {
             .write(cmd)
             .await
             .map_err(|e| self.raft_error(e))
+    }
+
+    fn apply_scope<'s>(&'s self, subresource: Option<&'s str>, now: &'s str) -> apply::Scope<'s> {
+        apply::Scope {
+            manager: &self.manager,
+            subresource,
+            status_subresource: self.def.has_status,
+            now,
+        }
+    }
+
+    /// Records this write in `new`'s managedFields (operation Update).
+    fn track(&self, old: Option<&Value>, new: &mut Value, subresource: Option<&str>) {
+        let now = now_rfc3339();
+        let scope = self.apply_scope(subresource, &now);
+        match schema::message_for_kind(&self.def.group, &self.def.version, &self.def.kind) {
+            Some(m) => apply::record_update(old, new, apply::BuiltinSchema::for_kind(m), &scope),
+            None => {
+                let open = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+                apply::record_update(old, new, apply::CrdSchema::new(&open), &scope)
+            }
+        }
+    }
+
+    /// Server-side apply of `applied` onto `live` under this request's manager.
+    fn apply(
+        &self,
+        live: Option<&Value>,
+        applied: &Value,
+        force: bool,
+        subresource: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let now = now_rfc3339();
+        let scope = self.apply_scope(subresource, &now);
+        let result =
+            match schema::message_for_kind(&self.def.group, &self.def.version, &self.def.kind) {
+                Some(m) => apply::apply(
+                    live,
+                    applied,
+                    force,
+                    apply::BuiltinSchema::for_kind(m),
+                    &scope,
+                ),
+                None => {
+                    let open =
+                        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+                    apply::apply(live, applied, force, apply::CrdSchema::new(&open), &scope)
+                }
+            };
+        result.map_err(|e| {
+            let code =
+                StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let reason = match e.status_code() {
+                409 => "Conflict",
+                400 => "BadRequest",
+                _ => "InternalError",
+            };
+            let mut status = json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": e.message(), "reason": reason, "code": e.status_code(),
+            });
+            let causes = e.causes();
+            if !causes.is_empty() {
+                status["details"] = json!({"causes": causes});
+            }
+            ApiError::Status(code, status)
+        })
     }
 
     async fn read_barrier(&self) -> Result<(), ApiError> {
@@ -757,7 +847,7 @@ fn prepare_create(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
 }
 
 async fn create(ctx: &Ctx<'_>, obj: Value) -> Result<Response, ApiError> {
-    let written = create_object(ctx, obj).await?;
+    let written = create_object(ctx, obj, false).await?;
     Ok(with_warnings(
         respond_object(ctx, StatusCode::CREATED, &written.json)?,
         &written.warnings,
@@ -766,11 +856,14 @@ async fn create(ctx: &Ctx<'_>, obj: Value) -> Result<Response, ApiError> {
 
 /// Creates an object: field validation, preparation, validation, then the Raft write
 /// (retrying a clashing generated name).
-async fn create_object(ctx: &Ctx<'_>, mut obj: Value) -> Result<Written, ApiError> {
+async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<Written, ApiError> {
     let dry_run = ctx.dry_run()?;
     let warnings = field_validation(ctx, &obj)?;
     prepare_create(ctx, &mut obj)?;
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut obj);
+    if !tracked {
+        ctx.track(None, &mut obj, None);
+    }
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     let errs = validation::validate_create(&ctx.def.group, &ctx.def.plural, &obj);
     if !errs.is_empty() {
@@ -1050,6 +1143,8 @@ struct Change {
     /// A change the server makes on the client's behalf (binding, scale) rather than an
     /// object the client wrote: update validation (immutable fields) does not apply.
     server_side: bool,
+    /// managedFields are already computed (server-side apply).
+    tracked: bool,
 }
 
 /// The object a write left (or found unchanged), and the warnings to send with it.
@@ -1088,6 +1183,7 @@ async fn read_modify_write(
             expected_rv,
             warnings,
             server_side,
+            tracked,
         } = change(&old)?;
 
         if let Some(rv) = expected_rv
@@ -1106,7 +1202,12 @@ async fn read_modify_write(
                     warnings,
                 });
             }
-            Merge::Write(v) => v,
+            Merge::Write(mut v) => {
+                if !tracked {
+                    ctx.track(Some(&old), &mut v, sub);
+                }
+                v
+            }
         };
         let bytes =
             Bytes::from(serde_json::to_vec(&new).map_err(|e| ApiError::Internal(e.to_string()))?);
@@ -1175,6 +1276,7 @@ async fn update(
             expected_rv,
             warnings: warnings.clone(),
             server_side: false,
+            tracked: false,
         })
     })
     .await?
@@ -1191,6 +1293,9 @@ async fn patch(
     content_type: Option<&str>,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
+    if body::media_type(content_type) == "application/apply-patch+yaml" {
+        return server_side_apply(ctx, name, sub, bytes).await;
+    }
     let kind = patch_kind(content_type)?;
     let patch_doc = body::decode_json(bytes)?;
     let patch_schema = schema::message_for_kind(&ctx.def.group, &ctx.def.version, &ctx.def.kind);
@@ -1207,6 +1312,77 @@ async fn patch(
             expected_rv,
             warnings,
             server_side: false,
+            tracked: false,
+        })
+    })
+    .await?
+    .respond(ctx)
+}
+
+/// `application/apply-patch+yaml`: server-side apply, creating the object if it is missing.
+async fn server_side_apply(
+    ctx: &Ctx<'_>,
+    name: &str,
+    sub: Option<&str>,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
+    if ctx.query.get("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::Invalid {
+            kind: "PatchOptions".into(),
+            group: "meta.k8s.io".into(),
+            name: String::new(),
+            message: "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into(),
+            causes: vec![Cause {
+                reason: "FieldValueRequired".into(),
+                message: "Required value: is required for apply patch".into(),
+                field: "fieldManager".into(),
+            }],
+        });
+    }
+    let force = ctx.query.flag("force");
+    let mut applied = body::decode_yaml(bytes)?;
+    if !applied.is_object() {
+        return Err(ApiError::BadRequest(
+            "the apply configuration must be an object".into(),
+        ));
+    }
+    check_type(ctx, &mut applied)?;
+    match meta_str(&applied, "name") {
+        Some(n) if n != name => {
+            return Err(ApiError::BadRequest(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        _ => {}
+    }
+    let exists = ctx
+        .app
+        .store
+        .get(&ctx.def.storage_resource(), &ctx.namespace, name)
+        .is_some();
+    if !exists && sub.is_none() {
+        let warnings = field_validation(ctx, &applied)?;
+        let mut obj = ctx.apply(None, &applied, force, None)?;
+        meta_mut(&mut obj)?.insert("name".into(), json!(name));
+        let written = create_object(ctx, obj, true).await?;
+        return Ok(with_warnings(
+            respond_object(ctx, StatusCode::CREATED, &written.json)?,
+            &[warnings, written.warnings].concat(),
+        ));
+    }
+    read_modify_write(ctx, name, sub, |old| {
+        let warnings = field_validation(ctx, &applied)?;
+        let new = ctx.apply(Some(old), &applied, force, sub)?;
+        let expected_rv = match meta_str(&applied, "resourceVersion") {
+            Some(rv) if !rv.is_empty() => Some(parse_rv(rv)?),
+            _ => None,
+        };
+        Ok(Change {
+            object: new,
+            expected_rv,
+            warnings,
+            server_side: false,
+            tracked: true,
         })
     })
     .await?
@@ -1613,11 +1789,14 @@ async fn update_scale(
         } else if let Some(o) = new.as_object_mut() {
             o.insert("spec".into(), json!({"replicas": replicas}));
         }
+        // Scale writes are recorded under the `scale` subresource, as upstream does.
+        ctx.track(Some(old), &mut new, Some("scale"));
         Ok(Change {
             object: new,
             expected_rv,
             warnings: vec![],
             server_side: true,
+            tracked: true,
         })
     })
     .await?;
@@ -1676,6 +1855,7 @@ async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, Ap
             expected_rv: None,
             warnings: vec![],
             server_side: true,
+            tracked: false,
         })
     })
     .await?;
@@ -1736,28 +1916,16 @@ pub async fn ensure_exists(
     namespace: &str,
     obj: Value,
 ) -> Result<(), ApiError> {
-    let def = app
-        .registry
-        .lookup(group, version, plural)
-        .ok_or_else(|| ApiError::Internal(format!("{plural} is not a served resource")))?;
-    let query = Query::default();
-    let ctx = Ctx {
-        app,
-        def,
-        namespace: namespace.to_string(),
-        query: &query,
-        wanted: Wanted::Json,
-        identity: None,
-    };
+    let internal = Internal::new(app, group, version, plural, namespace)?;
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     if app
         .store
-        .get(&ctx.def.storage_resource(), namespace, &name)
+        .get(&internal.def.storage_resource(), namespace, &name)
         .is_some()
     {
         return Ok(());
     }
-    match create(&ctx, obj).await {
+    match internal.create(obj).await {
         Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
         Err(e) => Err(e),
     }
@@ -1807,12 +1975,13 @@ impl<'a> Internal<'a> {
             query: &self.query,
             wanted: Wanted::Json,
             identity: None,
+            manager: "vkube".into(),
         }
     }
 
     /// Creates `obj`; returns it as stored.
     pub async fn create(&self, obj: Value) -> Result<Bytes, ApiError> {
-        Ok(create_object(&self.ctx(), obj).await?.json)
+        Ok(create_object(&self.ctx(), obj, false).await?.json)
     }
 
     /// Replaces the object (or its status) with `obj`, whose resourceVersion is a
@@ -1833,6 +2002,7 @@ impl<'a> Internal<'a> {
                 expected_rv,
                 warnings: vec![],
                 server_side: false,
+                tracked: false,
             })
         })
         .await?;
