@@ -23,7 +23,7 @@ use super::{
 };
 use crate::raft::RaftNodeError;
 use crate::resources::validation;
-use crate::resources::{ResourceDef, defaults, schema};
+use crate::resources::{ResourceDef, crd, defaults, schema};
 use crate::store::{ApplyError, Command, CommandResult, Key, Precondition, StoredObject};
 
 const CONFLICT_MESSAGE: &str =
@@ -162,7 +162,7 @@ pub async fn handle(
                 .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
             Ok(json_response(
                 StatusCode::OK,
-                &scale::scale_of(&stored.value()),
+                &scale_view(&def, &stored.value())?,
             ))
         }
         (&Method::PUT | &Method::PATCH, Some(name), Some("scale")) if def.has_scale => {
@@ -269,6 +269,17 @@ impl Ctx<'_> {
         }
     }
 
+    /// The OpenAPI v3 schema of a kind without a built-in schema: its CRD's, or an open one.
+    fn open_schema(&self) -> Value {
+        self.def
+            .custom
+            .as_ref()
+            .and_then(|c| c.version.schema.clone())
+            .unwrap_or_else(
+                || json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            )
+    }
+
     /// Records this write in `new`'s managedFields (operation Update).
     fn track(&self, old: Option<&Value>, new: &mut Value, subresource: Option<&str>) {
         let now = now_rfc3339();
@@ -276,7 +287,7 @@ impl Ctx<'_> {
         match schema::message_for_kind(&self.def.group, &self.def.version, &self.def.kind) {
             Some(m) => apply::record_update(old, new, apply::BuiltinSchema::for_kind(m), &scope),
             None => {
-                let open = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+                let open = self.open_schema();
                 apply::record_update(old, new, apply::CrdSchema::new(&open), &scope)
             }
         }
@@ -302,8 +313,7 @@ impl Ctx<'_> {
                     &scope,
                 ),
                 None => {
-                    let open =
-                        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+                    let open = self.open_schema();
                     apply::apply(live, applied, force, apply::CrdSchema::new(&open), &scope)
                 }
             };
@@ -736,6 +746,75 @@ fn field_validation(ctx: &Ctx<'_>, obj: &Value) -> Result<Vec<String>, ApiError>
         .collect())
 }
 
+/// kube-apiserver's Invalid error from field errors of the CRD module.
+fn invalid_crd(ctx: &Ctx<'_>, name: &str, errs: &[crd::FieldError]) -> ApiError {
+    let kind_group = if ctx.def.group.is_empty() {
+        ctx.def.kind.clone()
+    } else {
+        format!("{}.{}", ctx.def.kind, ctx.def.group)
+    };
+    let texts: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    let joined = if texts.len() == 1 {
+        texts[0].clone()
+    } else {
+        format!("[{}]", texts.join(", "))
+    };
+    ApiError::Invalid {
+        kind: ctx.def.kind.clone(),
+        group: ctx.def.group.clone(),
+        name: name.to_string(),
+        message: format!("{kind_group} \"{name}\" is invalid: {joined}"),
+        causes: errs
+            .iter()
+            .map(|e| Cause {
+                reason: e.reason().to_string(),
+                message: e.message(),
+                field: e.field.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn is_crd_kind(ctx: &Ctx<'_>) -> bool {
+    ctx.def.group == "apiextensions.k8s.io" && ctx.def.plural == "customresourcedefinitions"
+}
+
+/// Kind-specific checks beyond field validation: a CRD must be a valid CRD; a custom object is
+/// defaulted, pruned and validated by its CRD's schema. Returns `fieldValidation` warnings for
+/// pruned fields.
+fn schema_checks(ctx: &Ctx<'_>, name: &str, obj: &mut Value) -> Result<Vec<String>, ApiError> {
+    if is_crd_kind(ctx) {
+        crd::parse_crd(obj).map_err(|errs| invalid_crd(ctx, name, &errs))?;
+        return Ok(vec![]);
+    }
+    let Some(schema) = ctx
+        .def
+        .custom
+        .as_ref()
+        .and_then(|c| c.version.schema.as_ref())
+    else {
+        return Ok(vec![]);
+    };
+    crd::apply_schema_defaults(obj, schema);
+    let pruned = crd::prune(obj, schema);
+    let mode = ctx.query.get("fieldValidation").unwrap_or("Warn");
+    let warnings = if pruned.is_empty() || mode == "Ignore" {
+        vec![]
+    } else if mode == "Strict" {
+        return Err(ApiError::BadRequest(schema::strict_decoding_error(&pruned)));
+    } else {
+        pruned
+            .iter()
+            .map(|f| schema::unknown_field_message(f))
+            .collect()
+    };
+    let errs = crd::validate(obj, schema);
+    if !errs.is_empty() {
+        return Err(invalid_crd(ctx, name, &errs));
+    }
+    Ok(warnings)
+}
+
 fn invalid(ctx: &Ctx<'_>, name: &str, errs: &[validation::FieldError]) -> ApiError {
     ApiError::Invalid {
         kind: ctx.def.kind.clone(),
@@ -827,6 +906,16 @@ fn prepare_create(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
     meta.remove("deletionTimestamp");
     meta.remove("deletionGracePeriodSeconds");
     meta.remove("selfLink");
+    if kind == "CustomResourceDefinition" {
+        let fins = meta.entry("finalizers").or_insert_with(|| json!([]));
+        if let Some(list) = fins.as_array_mut()
+            && !list
+                .iter()
+                .any(|f| f == crate::controllers::crd::CLEANUP_FINALIZER)
+        {
+            list.push(json!(crate::controllers::crd::CLEANUP_FINALIZER));
+        }
+    }
     if tracks_generation {
         meta.insert("generation".into(), json!(1));
     } else {
@@ -861,10 +950,12 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
     let warnings = field_validation(ctx, &obj)?;
     prepare_create(ctx, &mut obj)?;
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut obj);
+    let name = meta_str(&obj, "name").unwrap_or("").to_string();
+    let mut warnings = warnings;
+    warnings.extend(schema_checks(ctx, &name, &mut obj)?);
     if !tracked {
         ctx.track(None, &mut obj, None);
     }
-    let name = meta_str(&obj, "name").unwrap_or("").to_string();
     let errs = validation::validate_create(&ctx.def.group, &ctx.def.plural, &obj);
     if !errs.is_empty() {
         return Err(invalid(ctx, &name, &errs));
@@ -1009,14 +1100,20 @@ fn merge_update(
         ));
     }
     if sub == Some("status") {
-        // Status writes change only status.
+        // Status writes change only status (and the managedFields recording them).
         let status = new.get("status").cloned();
+        let managed = new.pointer("/metadata/managedFields").cloned();
         let mut merged = old.clone();
         if let Some(o) = merged.as_object_mut() {
             match status {
                 Some(s) => o.insert("status".into(), s),
                 None => o.remove("status"),
             };
+        }
+        if let Some(m) = managed
+            && let Some(meta) = merged.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            meta.insert("managedFields".into(), m);
         }
         new = merged;
     } else if ctx.def.has_status
@@ -1106,6 +1203,7 @@ fn merge_update(
         }
     }
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut new);
+    schema_checks(ctx, name, &mut new)?;
     let errs = if validate {
         validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new)
     } else {
@@ -1744,6 +1842,32 @@ async fn delete_collection(
 // ---------------------------------------------------------------------------------------
 // Subresources: scale, binding, eviction
 
+/// The Scale of an object: built-in workloads through `spec.replicas`, custom kinds through
+/// their CRD's scale paths.
+fn scale_view(def: &ResourceDef, obj: &Value) -> Result<Value, ApiError> {
+    match def.custom.as_ref().and_then(|c| c.version.scale.as_ref()) {
+        Some(paths) => crd::scale_from(obj, paths).ok_or_else(|| {
+            ApiError::Internal(format!(
+                "the scale paths of {} do not resolve",
+                def.qualified_plural()
+            ))
+        }),
+        None => Ok(scale::scale_of(obj)),
+    }
+}
+
+fn set_replicas(def: &ResourceDef, obj: &mut Value, replicas: i64) -> Result<(), ApiError> {
+    if let Some(paths) = def.custom.as_ref().and_then(|c| c.version.scale.as_ref()) {
+        return crd::apply_scale(obj, replicas, paths).map_err(ApiError::Internal);
+    }
+    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("replicas".into(), json!(replicas));
+    } else if let Some(o) = obj.as_object_mut() {
+        o.insert("spec".into(), json!({"replicas": replicas}));
+    }
+    Ok(())
+}
+
 /// PUT or PATCH of `<workload>/scale`: the change is made to the Scale view and lands in the
 /// workload's `spec.replicas`.
 async fn update_scale(
@@ -1770,7 +1894,7 @@ async fn update_scale(
     };
     let scale_schema = schema::message_for_kind("autoscaling", "v1", "Scale");
     let written = read_modify_write(ctx, name, None, |old| {
-        let current = scale::scale_of(old);
+        let current = scale_view(&ctx.def, old)?;
         let wanted = match (&put_body, &patch) {
             (Some(b), _) => b.clone(),
             (None, Some((kind, doc))) => apply_patch_doc(ctx, *kind, &current, doc, scale_schema)?,
@@ -1784,11 +1908,7 @@ async fn update_scale(
             _ => None,
         };
         let mut new = old.clone();
-        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-            spec.insert("replicas".into(), json!(replicas));
-        } else if let Some(o) = new.as_object_mut() {
-            o.insert("spec".into(), json!({"replicas": replicas}));
-        }
+        set_replicas(&ctx.def, &mut new, replicas)?;
         // Scale writes are recorded under the `scale` subresource, as upstream does.
         ctx.track(Some(old), &mut new, Some("scale"));
         Ok(Change {
@@ -1802,7 +1922,7 @@ async fn update_scale(
     .await?;
     let obj: Value =
         serde_json::from_slice(&written.json).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(json_response(StatusCode::OK, &scale::scale_of(&obj)))
+    Ok(json_response(StatusCode::OK, &scale_view(&ctx.def, &obj)?))
 }
 
 /// POST `pods/<name>/binding`: assigns the pod to a node, once.

@@ -315,6 +315,7 @@ pub fn crd_group_version(group: &str, version: &str, kinds: &[CrdKind<'_>]) -> V
             has_scale: k.has_scale,
             virtual_only: false,
             verbs: crate::resources::STANDARD_VERBS.to_vec(),
+            strategic_merge: false,
         };
         b.add_paths(&def, &name, Some(&list));
     }
@@ -701,6 +702,12 @@ const PATCH_CONTENT: &[&str] = &[
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
 ];
+/// Custom kinds take no strategic merge patches.
+const PATCH_CONTENT_CUSTOM: &[&str] = &[
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+];
 
 fn content(types: &[&str], schema_name: &str) -> Value {
     let mut m = Map::new();
@@ -870,6 +877,9 @@ struct PathKind<'a> {
     has_scale: bool,
     virtual_only: bool,
     verbs: Vec<&'a str>,
+    /// PATCH accepts strategic merge patches (built-in kinds only; kubectl's client-side
+    /// apply reads this to choose between strategic and JSON merge patches).
+    strategic_merge: bool,
 }
 
 impl<'a> PathKind<'a> {
@@ -884,6 +894,7 @@ impl<'a> PathKind<'a> {
             has_scale: d.has_scale,
             virtual_only: d.virtual_only,
             verbs: d.verbs.iter().map(String::as_str).collect(),
+            strategic_merge: d.custom.is_none(),
         }
     }
 
@@ -1042,7 +1053,14 @@ impl Builder {
                     action: "patch",
                     description: format!("partially update the specified {kind}"),
                     params: PATCH_PARAMS,
-                    body: Some(body(PATCH_CONTENT, &patch)),
+                    body: Some(body(
+                        if d.strategic_merge {
+                            PATCH_CONTENT
+                        } else {
+                            PATCH_CONTENT_CUSTOM
+                        },
+                        &patch,
+                    )),
                     responses: responses(
                         &[("200", "OK"), ("201", "Created")],
                         JSON_CONTENT,
@@ -1062,7 +1080,14 @@ impl Builder {
                     _ => &[],
                 },
                 body: match action {
-                    "patch" => Some(body(PATCH_CONTENT, &patch)),
+                    "patch" => Some(body(
+                        if d.strategic_merge {
+                            PATCH_CONTENT
+                        } else {
+                            PATCH_CONTENT_CUSTOM
+                        },
+                        &patch,
+                    )),
                     "put" => Some(body(&["*/*"], kind_ref)),
                     _ => None,
                 },
@@ -1089,7 +1114,14 @@ impl Builder {
                     _ => &[],
                 },
                 body: match action {
-                    "patch" => Some(body(PATCH_CONTENT, &patch)),
+                    "patch" => Some(body(
+                        if d.strategic_merge {
+                            PATCH_CONTENT
+                        } else {
+                            PATCH_CONTENT_CUSTOM
+                        },
+                        &patch,
+                    )),
                     "put" => Some(body(&["*/*"], &scale_ref)),
                     _ => None,
                 },

@@ -42,10 +42,48 @@ pub fn partial_metadata(obj: &Value) -> Value {
 
 /// Column definitions as JSON.
 pub fn column_definitions(def: &ResourceDef) -> Vec<Value> {
+    if let Some(custom) = &def.custom {
+        let columns = &custom.version.additional_printer_columns;
+        if columns.is_empty() {
+            return printers::CRD_DEFAULT_COLUMNS
+                .iter()
+                .map(printers::ColumnDefinition::to_json)
+                .collect();
+        }
+        let mut out = vec![printers::CRD_DEFAULT_COLUMNS[0].to_json()];
+        out.extend(columns.iter().map(|c| {
+            json!({"name": c.name, "type": c.column_type, "format": c.format, "description": c.description, "priority": c.priority})
+        }));
+        return out;
+    }
     printers::columns(&def.group, &def.plural)
         .iter()
         .map(printers::ColumnDefinition::to_json)
         .collect()
+}
+
+/// The cells of one row.
+fn row_cells(def: &ResourceDef, obj: &Value, now: jiff::Timestamp) -> Vec<Value> {
+    match &def.custom {
+        Some(custom) if !custom.version.additional_printer_columns.is_empty() => {
+            let now_text = jiff::Timestamp::from_second(now.as_second())
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let mut cells = vec![json!(
+                obj.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            )];
+            cells.extend(crate::resources::crd::printer_cells(
+                obj,
+                &custom.version.additional_printer_columns,
+                &now_text,
+            ));
+            cells
+        }
+        Some(_) => printers::crd_default_cells(obj, now),
+        None => printers::cells(&def.group, &def.plural, obj, now),
+    }
 }
 
 /// A Table of `objects`; `list_meta` becomes its metadata.
@@ -73,7 +111,7 @@ pub fn build_with_columns(
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
-            let mut row = json!({"cells": printers::cells(&def.group, &def.plural, o, now)});
+            let mut row = json!({"cells": row_cells(def, o, now)});
             if let Some(conditions) = printers::row_conditions(&def.group, &def.plural, o) {
                 row["conditions"] = conditions;
             }

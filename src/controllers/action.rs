@@ -103,3 +103,22 @@ pub enum Action {
         source: &'static str,
     },
 }
+
+/// A `&'static str` for a name known only at run time (kinds added by CRDs). Each distinct
+/// name is allocated once and kept for the life of the process, so the memory is bounded by
+/// the number of distinct CRD names ever served.
+pub fn intern(s: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(|| Mutex::new(HashSet::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(existing) = names.get(s) {
+        return existing;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}

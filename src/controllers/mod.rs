@@ -16,6 +16,7 @@
 //! goes through Raft, so a deposed leader cannot commit.
 
 pub mod action;
+pub mod crd;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -152,6 +153,11 @@ impl Queue {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Every controller vkube runs.
+pub fn all() -> Vec<Arc<dyn Controller>> {
+    vec![Arc::new(crd::CrdController)]
 }
 
 /// Starts `controllers`; they stop when `stop` is cancelled.

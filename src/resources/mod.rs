@@ -54,8 +54,60 @@ pub struct ResourceDef {
     pub virtual_only: bool,
     /// Has a `scale` subresource (autoscaling/v1 Scale over `spec.replicas`).
     pub has_scale: bool,
-    /// For a kind served from a CustomResourceDefinition: the CRD's name.
-    pub crd: Option<String>,
+    /// For a kind served from a CustomResourceDefinition: what the CRD says about it.
+    pub custom: Option<Arc<CustomKind>>,
+}
+
+/// A kind served from a CustomResourceDefinition (one served version of it).
+#[derive(Debug, Clone)]
+pub struct CustomKind {
+    /// The CRD's name (`<plural>.<group>`).
+    pub crd_name: String,
+    /// `spec.names.listKind`.
+    pub list_kind: String,
+    /// The version as the CRD describes it (schema, subresources, printer columns).
+    pub version: crd::CrdVersionInfo,
+}
+
+/// The served kinds of the given CRDs (unparseable CRDs and those colliding with a built-in
+/// are skipped; the CRD's status says why).
+pub fn custom_defs(crds: &[serde_json::Value]) -> Vec<Arc<ResourceDef>> {
+    let builtin = Registry::builtin();
+    let mut out = Vec::new();
+    for c in crds {
+        let Ok(info) = crd::parse_crd(c) else {
+            continue;
+        };
+        for v in info.versions.iter().filter(|v| v.served) {
+            if builtin
+                .lookup(&info.group, &v.name, &info.names.plural)
+                .is_some()
+            {
+                continue;
+            }
+            out.push(Arc::new(ResourceDef {
+                group: info.group.clone(),
+                version: v.name.clone(),
+                kind: info.names.kind.clone(),
+                plural: info.names.plural.clone(),
+                singular: info.names.singular.clone(),
+                namespaced: info.namespaced,
+                short_names: info.names.short_names.clone(),
+                categories: info.names.categories.clone(),
+                verbs: STANDARD_VERBS.iter().map(|s| s.to_string()).collect(),
+                has_status: v.status_subresource,
+                tracks_generation: true,
+                virtual_only: false,
+                has_scale: v.scale.is_some(),
+                custom: Some(Arc::new(CustomKind {
+                    crd_name: info.name.clone(),
+                    list_kind: info.names.list_kind.clone(),
+                    version: v.clone(),
+                })),
+            }));
+        }
+    }
+    out
 }
 
 impl ResourceDef {
@@ -207,7 +259,7 @@ impl Registry {
                     ("apps", "deployments" | "replicasets" | "statefulsets")
                         | ("", "replicationcontrollers")
                 ),
-                crd: None,
+                custom: None,
             }));
         }
         for &(group, version, kind, plural, namespaced) in REVIEWS {
@@ -225,7 +277,7 @@ impl Registry {
                 tracks_generation: false,
                 virtual_only: true,
                 has_scale: false,
-                crd: None,
+                custom: None,
             }));
         }
         Registry {
