@@ -982,6 +982,7 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
     }
     let generated = meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty()) && name.len() > 5;
     let mut name = name;
+    mark_resource_version(&mut obj)?;
     for attempt in 0..UPDATE_ATTEMPTS {
         let bytes =
             Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?);
@@ -1007,13 +1008,17 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
     Err(ApiError::AlreadyExists(ctx.target(&name)))
 }
 
+/// Puts the store's marker in `metadata.resourceVersion`: applying the write splices the log
+/// index there instead of re-encoding the object.
+fn mark_resource_version(obj: &mut Value) -> Result<(), ApiError> {
+    meta_mut(obj)?.insert("resourceVersion".into(), json!(crate::store::RV_MARKER));
+    Ok(())
+}
+
 /// NamespaceLifecycle admission: nothing new in a namespace that is being deleted.
 fn check_namespace_active(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     if let Some(ns) = ctx.app.store.get("namespaces", "", &ctx.namespace)
-        && ns
-            .value()
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|v| !v.is_null())
+        && ns.deleting
     {
         return Err(ApiError::Forbidden(format!(
             "{} is forbidden: unable to create new content in namespace {} because it is being terminated",
@@ -1326,10 +1331,14 @@ async fn read_modify_write(
                 },
             }
         } else {
+            let mut proposed = new.clone();
+            mark_resource_version(&mut proposed)?;
             Command::Update {
                 key: ctx.key(name),
                 expected_rv: stored.resource_version,
-                object: bytes.clone(),
+                object: Bytes::from(
+                    serde_json::to_vec(&proposed).map_err(|e| ApiError::Internal(e.to_string()))?,
+                ),
             }
         };
         match ctx.propose(command).await? {

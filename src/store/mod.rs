@@ -70,6 +70,8 @@ pub struct StoredObject {
     pub resource_version: u64,
     /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
     /// The object's JSON, with `metadata.resourceVersion` set.
     pub json: Bytes,
 }
@@ -337,44 +339,146 @@ impl Store {
     }
 }
 
-/// Builds the stored form of `json`, setting `metadata.resourceVersion` when `rv` is given.
-fn index_object(key: &Key, json: Bytes, rv: Option<u64>) -> Result<StoredObject, String> {
-    let mut value: Value = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
-    let meta = value
+/// The value the API writes as `metadata.resourceVersion` of an object it proposes: applying
+/// the entry puts the log index in its place without re-encoding the object.
+pub const RV_MARKER: &str = "vkube:pending-resource-version";
+
+/// The part of an object the store indexes (the rest is skipped, not built).
+#[derive(serde::Deserialize)]
+struct MetaView {
+    metadata: MetaFields,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct MetaFields {
+    #[serde(default)]
+    uid: String,
+    #[serde(default, rename = "resourceVersion")]
+    resource_version: String,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default, rename = "deletionTimestamp")]
+    deletion_timestamp: Option<String>,
+}
+
+/// The position of the only occurrence of `needle` in `hay`, if it occurs exactly once.
+fn find_unique(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let mut found = None;
+    let mut start = 0;
+    while start + needle.len() <= hay.len() {
+        let rel = hay[start..].iter().position(|b| *b == needle[0])?;
+        let at = start + rel;
+        if at + needle.len() > hay.len() {
+            break;
+        }
+        if &hay[at..at + needle.len()] == needle {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(at);
+        }
+        start = at + 1;
+    }
+    found
+}
+
+/// `json` with `metadata.resourceVersion` set to `rv`: spliced in place of the API's marker
+/// (or of the `current` value) when that occurs exactly once, else by re-encoding.
+fn set_resource_version(json: &[u8], current: &str, rv: u64) -> Result<Bytes, String> {
+    for from in [RV_MARKER, current] {
+        if from.is_empty() {
+            continue;
+        }
+        let pattern = format!("\"resourceVersion\":\"{from}\"");
+        if let Some(pos) = find_unique(json, pattern.as_bytes()) {
+            let replacement = format!("\"resourceVersion\":\"{rv}\"");
+            let mut out = Vec::with_capacity(json.len() + replacement.len());
+            out.extend_from_slice(&json[..pos]);
+            out.extend_from_slice(replacement.as_bytes());
+            out.extend_from_slice(&json[pos + pattern.len()..]);
+            return Ok(Bytes::from(out));
+        }
+    }
+    let mut value: Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+    value
         .get_mut("metadata")
         .and_then(Value::as_object_mut)
-        .ok_or("object has no metadata")?;
+        .ok_or("object has no metadata")?
+        .insert("resourceVersion".into(), Value::String(rv.to_string()));
+    Ok(Bytes::from(
+        serde_json::to_vec(&value).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// Builds the stored form of `json`, setting `metadata.resourceVersion` when `rv` is given.
+fn index_object(key: &Key, json: Bytes, rv: Option<u64>) -> Result<StoredObject, String> {
     let json = match rv {
-        Some(rv) => {
-            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
-            Bytes::from(serde_json::to_vec(&value).map_err(|e| e.to_string())?)
-        }
+        Some(rv) => set_resource_version(&json, "", rv)?,
         None => json,
     };
-    let meta = value.get("metadata").and_then(Value::as_object);
-    let str_field = |f: &str| {
-        meta.and_then(|m| m.get(f))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
+    let view: MetaView = match serde_json::from_slice(&json) {
+        Ok(v) => v,
+        // Unusual shapes (a label that is not a string): index what a full parse finds.
+        Err(_) => {
+            let value: Value = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+            let meta = value.get("metadata").ok_or("object has no metadata")?;
+            let text = |f: &str| {
+                meta.get(f)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            MetaView {
+                metadata: MetaFields {
+                    uid: text("uid"),
+                    resource_version: text("resourceVersion"),
+                    labels: meta.get("labels").and_then(Value::as_object).map(|l| {
+                        l.iter()
+                            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                            .collect()
+                    }),
+                    deletion_timestamp: meta
+                        .get("deletionTimestamp")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                },
+            }
+        }
     };
-    let labels = meta
-        .and_then(|m| m.get("labels"))
-        .and_then(Value::as_object)
-        .map(|l| {
-            l.iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let meta = view.metadata;
     Ok(StoredObject {
         namespace: key.namespace.clone(),
         name: key.name.clone(),
-        uid: str_field("uid"),
-        resource_version: str_field("resourceVersion").parse().unwrap_or(0),
-        labels,
+        uid: meta.uid,
+        resource_version: meta.resource_version.parse().unwrap_or(0),
+        labels: meta.labels.unwrap_or_default(),
+        deleting: meta.deletion_timestamp.is_some(),
         json,
     })
+}
+
+/// The stored form of `obj` as it is deleted at `rv`.
+fn deleted_at(key: &Key, obj: &StoredObject, rv: u64) -> Arc<StoredObject> {
+    match set_resource_version(&obj.json, &obj.resource_version.to_string(), rv) {
+        Ok(json) => Arc::new(StoredObject {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            uid: obj.uid.clone(),
+            resource_version: rv,
+            labels: obj.labels.clone(),
+            deleting: obj.deleting,
+            json,
+        }),
+        Err(_) => Arc::new(StoredObject {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            uid: obj.uid.clone(),
+            resource_version: obj.resource_version,
+            labels: obj.labels.clone(),
+            deleting: obj.deleting,
+            json: obj.json.clone(),
+        }),
+    }
 }
 
 fn apply_one(
@@ -470,10 +574,7 @@ fn apply_one(
             let Some(removed) = map.remove(&map_key) else {
                 return CommandResult::Failed(ApplyError::NotFound);
             };
-            let tombstone = match index_object(&key, removed.json.clone(), Some(index)) {
-                Ok(o) => Arc::new(o),
-                Err(_) => removed,
-            };
+            let tombstone = deleted_at(&key, &removed, index);
             events.push(WatchEvent::new(
                 index,
                 EventType::Deleted,
@@ -497,9 +598,7 @@ fn apply_one(
                                 namespace: k.0.clone(),
                                 name: k.1.clone(),
                             };
-                            let gone = index_object(&sub_key, obj.json.clone(), Some(index))
-                                .map(Arc::new)
-                                .unwrap_or(obj);
+                            let gone = deleted_at(&sub_key, &obj, index);
                             events.push(WatchEvent::new(
                                 index,
                                 EventType::Deleted,
