@@ -155,7 +155,11 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
     let shutdown = CancellationToken::new();
     // Leader-only work: with a single-member group this node is always the leader.
     crate::controllers::crd::spawn_registry_sync(state.clone(), shutdown.clone());
-    crate::controllers::start(state.clone(), crate::controllers::all(), shutdown.clone());
+    crate::controllers::start(
+        state.clone(),
+        crate::controllers::all(&state),
+        shutdown.clone(),
+    );
     let task = tokio::spawn(api::serve(
         state,
         listener,

@@ -55,32 +55,142 @@ fn finalizers_hold_a_delete_until_removed() {
     let err = s.kubectl_err(&["get", "cm", "held"]);
     assert!(err.contains("NotFound"), "{err}");
 
-    // Foreground and orphan deletion leave their finalizers for the garbage collector.
-    for (name, cascade, finalizer) in [
-        ("fg", "foreground", "foregroundDeletion"),
-        ("or", "orphan", "orphan"),
-    ] {
-        s.kubectl_ok(&["create", "configmap", name]);
-        s.kubectl_ok(&[
-            "delete",
-            "configmap",
-            name,
-            &format!("--cascade={cascade}"),
-            "--wait=false",
-        ]);
-        assert_eq!(
-            jsonpath(&s, &["get", "cm", name], "{.metadata.finalizers[0]}"),
-            finalizer
-        );
-    }
     // A uid precondition that does not match refuses the delete.
+    s.kubectl_ok(&["create", "configmap", "pre"]);
     let (code, body) = s.raw(
         "DELETE",
-        "/api/v1/namespaces/default/configmaps/fg",
+        "/api/v1/namespaces/default/configmaps/pre",
         Some("application/json"),
         br#"{"preconditions":{"uid":"nope"}}"#,
     );
     assert_eq!(code, 409, "{body}");
+    s.kubectl_ok(&["get", "cm", "pre"]);
+}
+
+/// Waits until `kubectl get <args>` fails with NotFound.
+fn wait_gone(s: &Server, args: &[&str]) {
+    common::wait_for(
+        std::time::Duration::from_secs(20),
+        &format!("{args:?} to be gone"),
+        || {
+            let out = s.kubectl(&[&["get"], args].concat());
+            String::from_utf8_lossy(&out.stderr)
+                .contains("NotFound")
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn garbage_collection_follows_the_propagation_policy() {
+    let s = Server::start();
+    let rs_of = |deploy: &str| -> String {
+        common::wait_for(std::time::Duration::from_secs(20), "a replica set", || {
+            let out = s.kubectl_ok(&["get", "rs", "-l", &format!("app={deploy}"), "-o", "name"]);
+            (!out.trim().is_empty()).then(|| out.trim().to_string())
+        })
+    };
+    let pods_of = |deploy: &str| -> usize {
+        s.kubectl_ok(&["get", "pods", "-l", &format!("app={deploy}"), "-o", "name"])
+            .lines()
+            .count()
+    };
+    // Background (kubectl's default): the deployment goes at once, its replica set and pods
+    // after it.
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "bg",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    let rs = rs_of("bg");
+    common::wait_for(std::time::Duration::from_secs(20), "2 pods", || {
+        (pods_of("bg") == 2).then_some(())
+    });
+    s.kubectl_ok(&["delete", "deployment", "bg"]);
+    wait_gone(&s, &[&rs]);
+    common::wait_for(std::time::Duration::from_secs(20), "the pods to go", || {
+        (pods_of("bg") == 0).then_some(())
+    });
+    // Orphan: the replica set stays, without its owner reference.
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "or",
+        "--image=nginx",
+        "--replicas=1",
+    ]);
+    let rs = rs_of("or");
+    s.kubectl_ok(&["delete", "deployment", "or", "--cascade=orphan"]);
+    wait_gone(&s, &["deployment", "or"]);
+    assert_eq!(
+        jsonpath(&s, &["get", &rs], "{.metadata.ownerReferences}"),
+        ""
+    );
+    // Foreground: the deployment waits for its dependents, then goes.
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "fg",
+        "--image=nginx",
+        "--replicas=1",
+    ]);
+    let rs = rs_of("fg");
+    s.kubectl_ok(&["delete", "deployment", "fg", "--cascade=foreground"]);
+    wait_gone(&s, &["deployment", "fg"]);
+    wait_gone(&s, &[&rs]);
+}
+
+#[test]
+fn deleting_a_namespace_empties_it_first() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "namespace", "gone"]);
+    s.kubectl_ok(&["-n", "gone", "create", "configmap", "a"]);
+    let held = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","namespace":"gone","finalizers":["example.com/hold"]}}"#;
+    assert!(
+        s.kubectl_stdin(&["create", "-f", "-"], Some(held))
+            .status
+            .success()
+    );
+    s.kubectl_ok(&["delete", "namespace", "gone", "--wait=false"]);
+    assert_eq!(
+        jsonpath(&s, &["get", "ns", "gone"], "{.status.phase}"),
+        "Terminating"
+    );
+    // Nothing new while it terminates.
+    let err = s.kubectl_err(&["-n", "gone", "create", "configmap", "b"]);
+    assert!(
+        err.contains(
+            "unable to create new content in namespace gone because it is being terminated"
+        ),
+        "{err}"
+    );
+    wait_gone(&s, &["-n", "gone", "configmap", "a"]);
+    // The finalizer holds the last object, and the namespace says why it waits.
+    common::wait_for(
+        std::time::Duration::from_secs(20),
+        "the NamespaceFinalizersRemaining condition",
+        || {
+            let c = jsonpath(
+                &s,
+                &["get", "ns", "gone"],
+                "{.status.conditions[?(@.type==\"NamespaceFinalizersRemaining\")].status}",
+            );
+            (c == "True").then_some(())
+        },
+    );
+    s.kubectl_ok(&[
+        "-n",
+        "gone",
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    wait_gone(&s, &["namespace", "gone"]);
 }
 
 #[test]

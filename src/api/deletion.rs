@@ -68,11 +68,23 @@ fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+fn is_namespace(obj: &Value) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some("Namespace")
+}
+
+/// A namespace's `spec.finalizers` (emptied through the `finalize` subresource).
+fn spec_finalizers(obj: &Value) -> usize {
+    obj.pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
+}
+
 /// Whether an object whose last finalizer is gone may now be removed.
 pub fn ready_to_remove(obj: &Value) -> bool {
     obj.pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
         && finalizers(obj).is_empty()
+        && (!is_namespace(obj) || spec_finalizers(obj) == 0)
         && obj
             .pointer("/metadata/deletionGracePeriodSeconds")
             .and_then(Value::as_i64)
@@ -141,10 +153,19 @@ pub fn plan(is_pod: bool, obj: &Value, req: &DeleteRequest, now: i64) -> DeleteP
         }
         Some(Propagation::Background) | None => {}
     }
-    if fins.is_empty() && grace == 0 {
+    let namespace_held = is_namespace(obj) && spec_finalizers(obj) > 0;
+    if fins.is_empty() && grace == 0 && !namespace_held {
         return DeletePlan::Now;
     }
     let mut new = obj.clone();
+    if is_namespace(obj)
+        && let Some(o) = new.as_object_mut()
+    {
+        let status = o.entry("status").or_insert_with(|| json!({}));
+        if let Some(st) = status.as_object_mut() {
+            st.insert("phase".into(), json!("Terminating"));
+        }
+    }
     set_meta(&mut new, "deletionTimestamp", json!(rfc3339(now + grace)));
     set_meta(&mut new, "deletionGracePeriodSeconds", json!(grace));
     if !fins.is_empty() {

@@ -175,6 +175,14 @@ pub async fn handle(
             let put = method == Method::PUT;
             update_scale(&ctx, name, put, content_type.as_deref(), &bytes).await
         }
+        (&Method::PUT, Some(name), Some("finalize"))
+            if def.group.is_empty() && def.plural == "namespaces" =>
+        {
+            verb_ok("update")?;
+            let bytes = body::read(req.into_body()).await?;
+            let obj = body::decode_object(content_type.as_deref(), &bytes)?;
+            finalize_namespace(&ctx, name, obj).await?.respond(&ctx)
+        }
         (&Method::POST, Some(name), Some("binding"))
             if def.group.is_empty() && def.plural == "pods" =>
         {
@@ -1934,6 +1942,37 @@ async fn update_scale(
     Ok(json_response(StatusCode::OK, &scale_view(&ctx.def, &obj)?))
 }
 
+/// PUT `namespaces/<name>/finalize`: replaces `spec.finalizers`; a terminating namespace with
+/// no finalizers left is removed.
+async fn finalize_namespace(ctx: &Ctx<'_>, name: &str, body: Value) -> Result<Written, ApiError> {
+    let finalizers = body
+        .pointer("/spec/finalizers")
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    let expected_rv = match meta_str(&body, "resourceVersion") {
+        None | Some("") => None,
+        Some(rv) => Some(parse_rv(rv)?),
+    };
+    read_modify_write(ctx, name, None, |old| {
+        let mut new = old.clone();
+        if let Some(o) = new.as_object_mut() {
+            let spec = o.entry("spec").or_insert_with(|| json!({}));
+            if let Some(spec) = spec.as_object_mut() {
+                spec.insert("finalizers".into(), finalizers.clone());
+            }
+        }
+        ctx.track(Some(old), &mut new, Some("finalize"));
+        Ok(Change {
+            object: new,
+            expected_rv,
+            warnings: vec![],
+            server_side: true,
+            tracked: true,
+        })
+    })
+    .await
+}
+
 /// POST `pods/<name>/binding`: assigns the pod to a node, once.
 async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, ApiError> {
     let node = binding
@@ -2104,7 +2143,7 @@ impl<'a> Internal<'a> {
             query: &self.query,
             wanted: Wanted::Json,
             identity: None,
-            manager: "vkube".into(),
+            manager: "vkube-controller-manager".into(),
         }
     }
 
@@ -2136,6 +2175,14 @@ impl<'a> Internal<'a> {
         })
         .await?;
         Ok(written.json)
+    }
+
+    /// Sends a namespace's `spec.finalizers` through its `finalize` subresource.
+    pub async fn finalize_namespace(&self, obj: Value) -> Result<Bytes, ApiError> {
+        let name = meta_str(&obj, "name")
+            .ok_or_else(|| ApiError::BadRequest("finalize needs metadata.name".into()))?
+            .to_string();
+        Ok(finalize_namespace(&self.ctx(), &name, obj).await?.json)
     }
 
     /// Deletes (or marks) the object, if it still has `uid`.

@@ -17,6 +17,16 @@
 
 pub mod action;
 pub mod crd;
+pub mod cron;
+pub mod cronjob;
+pub mod deployment;
+pub mod gc;
+pub mod job;
+pub mod lifecycle;
+pub mod namespace;
+pub mod replicaset;
+pub mod services;
+pub mod workloads;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -156,8 +166,16 @@ impl Queue {
 }
 
 /// Every controller vkube runs.
-pub fn all() -> Vec<Arc<dyn Controller>> {
-    vec![Arc::new(crd::CrdController)]
+pub fn all(app: &Arc<ApiState>) -> Vec<Arc<dyn Controller>> {
+    vec![
+        Arc::new(crd::CrdController),
+        Arc::new(lifecycle::NamespaceController(app.clone())),
+        Arc::new(lifecycle::GarbageCollector(app.clone())),
+        Arc::new(workloads::ReplicaSetController),
+        Arc::new(workloads::DeploymentController),
+        Arc::new(workloads::JobController),
+        Arc::new(workloads::CronJobController),
+    ]
 }
 
 /// Starts `controllers`; they stop when `stop` is cancelled.
@@ -278,6 +296,17 @@ pub async fn execute(app: &Arc<ApiState>, action: &Action) -> Result<(), ApiErro
             .create(object.clone())
             .await
             .map(|_| ()),
+        // A namespace's `spec.finalizers` change only through its `finalize` subresource.
+        Action::Update {
+            kind,
+            namespace,
+            object,
+        } if kind.group.is_empty() && kind.plural == "namespaces" => {
+            Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
+                .finalize_namespace(object.clone())
+                .await
+                .map(|_| ())
+        }
         Action::Update {
             kind,
             namespace,

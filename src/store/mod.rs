@@ -582,34 +582,6 @@ fn apply_one(
                 tombstone.clone(),
                 None,
             ));
-            if key.resource == "namespaces" {
-                // Until the namespace controller exists, deleting a namespace deletes its
-                // contents in the same entry.
-                for (resource, map) in state.resources.iter_mut() {
-                    let inside: Vec<_> = map
-                        .range((key.name.clone(), String::new())..)
-                        .take_while(|((ns, _), _)| *ns == key.name)
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    for k in inside {
-                        if let Some(obj) = map.remove(&k) {
-                            let sub_key = Key {
-                                resource: resource.clone(),
-                                namespace: k.0.clone(),
-                                name: k.1.clone(),
-                            };
-                            let gone = deleted_at(&sub_key, &obj, index);
-                            events.push(WatchEvent::new(
-                                index,
-                                EventType::Deleted,
-                                resource,
-                                gone,
-                                None,
-                            ));
-                        }
-                    }
-                }
-            }
             CommandResult::Stored(tombstone.json.clone())
         }
     }
@@ -749,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn list_pages_and_namespace_deletion_cascades() {
+    fn list_pages_and_namespace_deletion_is_not_a_cascade() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 100).expect("open");
         apply(&store, 1, ns("a"));
@@ -793,6 +765,8 @@ mod tests {
                 .len(),
             4
         );
+        // Deleting a namespace removes only the namespace: emptying it is the namespace
+        // controller's work, through ordinary deletes.
         apply(
             &store,
             10,
@@ -801,12 +775,13 @@ mod tests {
                 precondition: Precondition::default(),
             },
         );
+        assert!(store.get("namespaces", "", "a").is_none());
         assert_eq!(
             store
                 .list("configmaps", None, None, 0, &|_| true)
                 .items
                 .len(),
-            1
+            4
         );
     }
 }

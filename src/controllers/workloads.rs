@@ -1,0 +1,255 @@
+//! Runtime adapters of the workload controllers: which events concern which keys, and the
+//! snapshot each pure core reconciles (ReplicaSet, Deployment, Job, CronJob).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Controller, ObjKey, Plan, cronjob, deployment, job, replicaset};
+use crate::store::{Store, StoredObject, WatchEvent};
+
+const PODS: &str = "pods";
+const REPLICA_SETS: &str = "replicasets.apps";
+const DEPLOYMENTS: &str = "deployments.apps";
+const JOBS: &str = "jobs.batch";
+const CRON_JOBS: &str = "cronjobs.batch";
+
+/// The name of `obj`'s controlling owner of kind `kind`, if any.
+fn controller_of(obj: &Value, kind: &str) -> Option<String> {
+    obj.pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| {
+            r.get("controller").and_then(Value::as_bool) == Some(true)
+                && r.get("kind").and_then(Value::as_str) == Some(kind)
+        })
+        .and_then(|r| r.get("name").and_then(Value::as_str))
+        .map(str::to_string)
+}
+
+fn has_controller(obj: &Value) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        })
+}
+
+/// A cheap pre-filter from `spec.selector.matchLabels` (objects it rejects cannot match the
+/// selector; expressions are left to the core).
+fn match_labels(owner: &Value) -> Vec<(String, String)> {
+    owner
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Objects of `resource` in `namespace` that carry `labels` (all of them when empty).
+fn objects_with(
+    store: &Store,
+    resource: &str,
+    namespace: &str,
+    labels: &[(String, String)],
+) -> Vec<Value> {
+    store
+        .list(resource, Some(namespace), None, 0, &|o: &StoredObject| {
+            labels.iter().all(|(k, v)| o.labels.get(k) == Some(v))
+        })
+        .items
+        .iter()
+        .map(|o| o.value())
+        .collect()
+}
+
+fn all_keys(store: &Store, resource: &str) -> Vec<ObjKey> {
+    store
+        .list(resource, None, None, 0, &|_| true)
+        .items
+        .iter()
+        .map(|o| (o.namespace.clone(), o.name.clone()))
+        .collect()
+}
+
+/// Keys of every object of `resource` in `namespace` (for orphans that any of them may adopt).
+fn keys_in(store: &Store, resource: &str, namespace: &str) -> Vec<ObjKey> {
+    store
+        .list(resource, Some(namespace), None, 0, &|_| true)
+        .items
+        .iter()
+        .map(|o| (o.namespace.clone(), o.name.clone()))
+        .collect()
+}
+
+/// The ReplicaSet controller.
+pub struct ReplicaSetController;
+
+impl Controller for ReplicaSetController {
+    fn name(&self) -> &'static str {
+        "replicaset-controller"
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        let ns = &ev.object.namespace;
+        match &*ev.resource {
+            REPLICA_SETS => vec![(ns.clone(), ev.object.name.clone())],
+            PODS => {
+                let pod = ev.object.value();
+                match controller_of(&pod, "ReplicaSet") {
+                    Some(owner) => vec![(ns.clone(), owner)],
+                    None if !has_controller(&pod) => keys_in(store, REPLICA_SETS, ns),
+                    None => vec![],
+                }
+            }
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, REPLICA_SETS)
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(rs) = store.get(REPLICA_SETS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let rs = rs.value();
+        let pods = objects_with(store, PODS, &key.0, &match_labels(&rs));
+        Plan {
+            actions: replicaset::reconcile(&rs, &pods, now),
+            requeue_after: replicaset::requeue_after(&rs, &pods, now),
+        }
+    }
+}
+
+/// The Deployment controller.
+pub struct DeploymentController;
+
+impl Controller for DeploymentController {
+    fn name(&self) -> &'static str {
+        deployment::CONTROLLER_NAME
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        let ns = &ev.object.namespace;
+        match &*ev.resource {
+            DEPLOYMENTS => vec![(ns.clone(), ev.object.name.clone())],
+            REPLICA_SETS => {
+                let rs = ev.object.value();
+                match controller_of(&rs, "Deployment") {
+                    Some(owner) => vec![(ns.clone(), owner)],
+                    None if !has_controller(&rs) => keys_in(store, DEPLOYMENTS, ns),
+                    None => vec![],
+                }
+            }
+            PODS => {
+                // Pod readiness feeds the Deployment's availability through its ReplicaSet.
+                let pod = ev.object.value();
+                controller_of(&pod, "ReplicaSet")
+                    .and_then(|rs| store.get(REPLICA_SETS, ns, &rs))
+                    .and_then(|rs| controller_of(&rs.value(), "Deployment"))
+                    .map(|d| vec![(ns.clone(), d)])
+                    .unwrap_or_default()
+            }
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, DEPLOYMENTS)
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(d) = store.get(DEPLOYMENTS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let d = d.value();
+        let labels = match_labels(&d);
+        let rss = objects_with(store, REPLICA_SETS, &key.0, &labels);
+        let pods = objects_with(store, PODS, &key.0, &labels);
+        Plan {
+            actions: deployment::reconcile(&d, &rss, &pods, now),
+            requeue_after: deployment::requeue_after(&d, now),
+        }
+    }
+}
+
+/// The Job controller.
+pub struct JobController;
+
+impl Controller for JobController {
+    fn name(&self) -> &'static str {
+        "job-controller"
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, _store: &Store) -> Vec<ObjKey> {
+        let ns = &ev.object.namespace;
+        match &*ev.resource {
+            JOBS => vec![(ns.clone(), ev.object.name.clone())],
+            PODS => controller_of(&ev.object.value(), "Job")
+                .map(|j| vec![(ns.clone(), j)])
+                .unwrap_or_default(),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, JOBS)
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(j) = store.get(JOBS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let j = j.value();
+        let pods = objects_with(store, PODS, &key.0, &match_labels(&j));
+        let plan = job::reconcile(&j, &pods, now);
+        Plan {
+            actions: plan.actions,
+            requeue_after: plan.requeue_after,
+        }
+    }
+}
+
+/// The CronJob controller.
+pub struct CronJobController;
+
+impl Controller for CronJobController {
+    fn name(&self) -> &'static str {
+        "cronjob-controller"
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, _store: &Store) -> Vec<ObjKey> {
+        let ns = &ev.object.namespace;
+        match &*ev.resource {
+            CRON_JOBS => vec![(ns.clone(), ev.object.name.clone())],
+            JOBS => controller_of(&ev.object.value(), "CronJob")
+                .map(|c| vec![(ns.clone(), c)])
+                .unwrap_or_default(),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, CRON_JOBS)
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(cj) = store.get(CRON_JOBS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let cj = cj.value();
+        let jobs = objects_with(store, JOBS, &key.0, &[]);
+        let plan = cronjob::reconcile(&cj, &jobs, now);
+        Plan {
+            actions: plan.actions,
+            // A schedule far in the future is still re-checked by the periodic resync.
+            requeue_after: plan.requeue_after.map(|d| d.min(Duration::from_secs(3600))),
+        }
+    }
+}
