@@ -1,0 +1,191 @@
+//! Controllers with real kubectl; the test acts as the kubelet, marking pods Running and Ready
+//! (or Succeeded) through the pod status subresource.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, wait_for};
+use serde_json::{Value, json};
+
+/// Marks every pod in `namespace` that is not yet ready as Running and Ready (or Succeeded
+/// when `finish`), like a kubelet would; returns how many it changed.
+fn kubelet_pass(s: &Server, namespace: &str, finish: bool) -> usize {
+    let (code, list) = s.raw(
+        "GET",
+        &format!("/api/v1/namespaces/{namespace}/pods"),
+        None,
+        b"",
+    );
+    assert_eq!(code, 200);
+    let mut changed = 0;
+    for pod in list["items"].as_array().cloned().unwrap_or_default() {
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if pod["metadata"]
+            .get("deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+        {
+            // The kubelet finishes graceful deletions.
+            let _ = s.raw(
+                "DELETE",
+                &format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+                Some("application/json"),
+                br#"{"gracePeriodSeconds":0}"#,
+            );
+            continue;
+        }
+        let phase = pod["status"]["phase"].as_str().unwrap_or_default();
+        let target = if finish { "Succeeded" } else { "Running" };
+        if phase == target {
+            continue;
+        }
+        let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() - 60)
+            .expect("time")
+            .to_string();
+        let ready = if finish { "False" } else { "True" };
+        let status = json!({"status": {
+            "phase": target,
+            "podIP": "10.1.0.7",
+            "startTime": now,
+            "conditions": [
+                {"type": "Ready", "status": ready, "lastTransitionTime": now},
+                {"type": "ContainersReady", "status": ready, "lastTransitionTime": now},
+            ],
+            "containerStatuses": [{"name": "c", "ready": !finish, "restartCount": 0, "image": "x", "imageID": "", "started": !finish,
+                "state": if finish { json!({"terminated": {"exitCode": 0, "reason": "Completed"}}) } else { json!({"running": {"startedAt": now}}) }}],
+        }});
+        let (code, body) = s.raw(
+            "PATCH",
+            &format!("/api/v1/namespaces/{namespace}/pods/{name}/status"),
+            Some("application/merge-patch+json"),
+            status.to_string().as_bytes(),
+        );
+        if code == 200 {
+            changed += 1;
+        } else {
+            assert!(
+                code == 404 || code == 409,
+                "kubelet status write: {code} {body}"
+            );
+        }
+    }
+    changed
+}
+
+/// Runs the kubelet until `done` holds.
+fn converge(s: &Server, what: &str, finish: bool, done: impl Fn(&Server) -> bool) {
+    wait_for(Duration::from_secs(60), what, || {
+        kubelet_pass(s, "default", finish);
+        done(s).then_some(())
+    });
+}
+
+fn get(s: &Server, path: &str) -> Value {
+    let (code, v) = s.raw("GET", path, None, b"");
+    assert_eq!(code, 200, "{path}: {v}");
+    v
+}
+
+#[test]
+fn deployments_roll_out_undo_and_restart() {
+    let s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.26",
+        "--replicas=3",
+    ]);
+    converge(&s, "3 available replicas", false, |s| {
+        get(s, "/apis/apps/v1/namespaces/default/deployments/web")["status"]["availableReplicas"]
+            == 3
+    });
+    let out = s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let table = s.kubectl_ok(&["get", "deploy", "web"]);
+    assert!(table.contains("3/3"), "{table}");
+
+    // A new image rolls out through a second replica set.
+    s.kubectl_ok(&["set", "image", "deployment/web", "nginx=nginx:1.27"]);
+    converge(&s, "the new template everywhere", false, |s| {
+        let d = get(s, "/apis/apps/v1/namespaces/default/deployments/web");
+        d["status"]["updatedReplicas"] == 3
+            && d["status"]["availableReplicas"] == 3
+            && d["status"]["replicas"] == 3
+            && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+    });
+    assert!(
+        s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"])
+            .contains("successfully rolled out")
+    );
+    let history = s.kubectl_ok(&["rollout", "history", "deployment/web"]);
+    assert!(
+        history.lines().any(|l| l.trim_start().starts_with('1'))
+            && history.lines().any(|l| l.trim_start().starts_with('2')),
+        "{history}"
+    );
+    assert_eq!(
+        s.kubectl_ok(&["get", "rs", "-o", "name"]).lines().count(),
+        2
+    );
+
+    // Undo goes back to the first template.
+    s.kubectl_ok(&["rollout", "undo", "deployment/web"]);
+    converge(&s, "the old image back", false, |s| {
+        let d = get(s, "/apis/apps/v1/namespaces/default/deployments/web");
+        d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"
+            && d["status"]["updatedReplicas"] == 3
+            && d["status"]["availableReplicas"] == 3
+            && d["status"]["replicas"] == 3
+    });
+    assert_eq!(
+        s.kubectl_ok(&["get", "rs", "-o", "name"]).lines().count(),
+        2,
+        "undo reuses the first replica set"
+    );
+
+    // Restart makes a new template; scaling changes the replica count.
+    s.kubectl_ok(&["rollout", "restart", "deployment/web"]);
+    s.kubectl_ok(&["scale", "deployment/web", "--replicas=1"]);
+    converge(&s, "1 replica of the restarted template", false, |s| {
+        let d = get(s, "/apis/apps/v1/namespaces/default/deployments/web");
+        d["status"]["replicas"] == 1
+            && d["status"]["updatedReplicas"] == 1
+            && d["status"]["availableReplicas"] == 1
+    });
+    let events = s.kubectl_ok(&["get", "events"]);
+    assert!(
+        events.contains("ScalingReplicaSet") && events.contains("SuccessfulCreate"),
+        "{events}"
+    );
+}
+
+#[test]
+fn jobs_run_to_completion() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "job", "once", "--image=busybox", "--", "true"]);
+    converge(&s, "the job to complete", true, |s| {
+        let j = get(s, "/apis/batch/v1/namespaces/default/jobs/once");
+        j["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True")
+        })
+    });
+    let table = s.kubectl_ok(&["get", "job", "once"]);
+    assert!(
+        table.contains("1/1") && table.contains("Complete"),
+        "{table}"
+    );
+    assert!(
+        s.kubectl_ok(&[
+            "wait",
+            "--for=condition=complete",
+            "job/once",
+            "--timeout=10s"
+        ])
+        .contains("condition met")
+    );
+}
