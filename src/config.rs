@@ -141,6 +141,11 @@ pub struct ServerSection {
     pub kubeconfig_out: Option<PathBuf>,
     /// `server.watchWindow`: how many past events watches may resume from.
     pub watch_window: Option<usize>,
+    /// `server.serviceCIDR`: where Service ClusterIPs come from.
+    #[serde(rename = "serviceCIDR")]
+    pub service_cidr: Option<String>,
+    /// `server.nodePortRange`: where Service node ports come from.
+    pub node_port_range: Option<String>,
 }
 
 /// `authentication:` section.
@@ -194,6 +199,10 @@ pub struct ValidatedConfig {
     pub tokens: Vec<StaticToken>,
     /// Events kept for resuming watches.
     pub watch_window: usize,
+    /// Service ClusterIP range (IPv4 CIDR).
+    pub service_cidr: String,
+    /// Service node port range (`30000-32767`).
+    pub node_port_range: String,
     /// Raft settings.
     pub raft: RaftSettings,
 }
@@ -292,6 +301,20 @@ pub fn validate(file: FileConfig, args: &ServerArgs) -> Result<ValidatedConfig, 
         ));
     }
 
+    let service_cidr = file
+        .server
+        .service_cidr
+        .unwrap_or_else(|| "10.96.0.0/12".to_string());
+    let node_port_range = file
+        .server
+        .node_port_range
+        .unwrap_or_else(|| "30000-32767".to_string());
+    crate::controllers::services::ServiceAllocators::new(&service_cidr, &node_port_range).map_err(|e| {
+        invalid(
+            "server.serviceCIDR / server.nodePortRange",
+            &format!("{e} (expected an IPv4 CIDR such as 10.96.0.0/12 and a range such as 30000-32767)"),
+        )
+    })?;
     let mut seen = std::collections::HashSet::new();
     for (i, t) in file.authentication.tokens.iter().enumerate() {
         let field = format!("authentication.tokens[{i}]");
@@ -348,6 +371,8 @@ pub fn validate(file: FileConfig, args: &ServerArgs) -> Result<ValidatedConfig, 
         kubeconfig_out,
         tokens: file.authentication.tokens,
         watch_window,
+        service_cidr,
+        node_port_range,
         raft: RaftSettings {
             node_id,
             heartbeat_millis,

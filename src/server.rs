@@ -141,6 +141,11 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         registry: Registry::builtin(),
         auth: api::auth::Authenticator::new(&cfg.tokens),
         server_address: format!("{}:{}", client_host, addr.port()),
+        service_allocators: crate::controllers::services::ServiceAllocators::new(
+            &cfg.service_cidr,
+            &cfg.node_port_range,
+        )
+        .map_err(|e| ServerError::Bootstrap(format!("service ranges: {e}")))?,
     });
     bootstrap(&state).await?;
     crate::tls::write_kubeconfig(
@@ -189,6 +194,31 @@ async fn bootstrap(state: &Arc<ApiState>) -> Result<(), ServerError> {
             .await
             .map_err(|e| ServerError::Bootstrap(format!("namespace {ns}: {e}")))?;
     }
+    // The `kubernetes` Service in `default`, pointing at this API server.
+    let api_ip = match state
+        .server_address
+        .rsplit_once(':')
+        .map(|(h, _)| h.parse::<std::net::Ipv4Addr>())
+    {
+        Some(Ok(ip)) => ip,
+        _ => std::net::Ipv4Addr::LOCALHOST,
+    };
+    let api_port = state
+        .server_address
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .unwrap_or(443);
+    let (service, endpoints) = crate::controllers::services::kubernetes_service(
+        state.service_allocators.ips.kubernetes_ip(),
+        api_ip,
+        api_port,
+    );
+    api::objects::ensure_exists(state, "", "v1", "services", "default", service)
+        .await
+        .map_err(|e| ServerError::Bootstrap(format!("kubernetes service: {e}")))?;
+    api::objects::ensure_exists(state, "", "v1", "endpoints", "default", endpoints)
+        .await
+        .map_err(|e| ServerError::Bootstrap(format!("kubernetes endpoints: {e}")))?;
     let rbac_group = "rbac.authorization.k8s.io";
     for role in api::rbac::bootstrap_cluster_roles() {
         api::objects::ensure_exists(state, rbac_group, "v1", "clusterroles", "", role)

@@ -189,3 +189,100 @@ fn jobs_run_to_completion() {
         .contains("condition met")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_get_unique_cluster_ips_under_concurrent_creates() {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{Api, PostParams};
+    let s = Server::start();
+    let api: Api<Service> = Api::namespaced(s.client().await, "default");
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            let svc: Service = serde_json::from_value(json!({
+                "metadata": {"name": format!("s{i}")},
+                "spec": {"selector": {"app": "x"}, "ports": [{"port": 80}]},
+            }))
+            .expect("service");
+            api.create(&PostParams::default(), &svc)
+                .await
+                .expect("create")
+        }));
+    }
+    let mut ips = std::collections::HashSet::new();
+    for t in tasks {
+        let svc = t.await.expect("task");
+        let ip = svc.spec.and_then(|s| s.cluster_ip).expect("a ClusterIP");
+        assert!(ip.starts_with("10.96."), "{ip}");
+        assert!(ips.insert(ip.clone()), "{ip} allocated twice");
+    }
+    assert!(
+        !ips.contains("10.96.0.1"),
+        "the kubernetes Service's address is reserved"
+    );
+    // A headless Service gets none; asking for a taken address is refused.
+    let headless: Service = serde_json::from_value(json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None", "selector": {"app": "x"}, "ports": [{"port": 80}]}})).expect("svc");
+    let h = api
+        .create(&PostParams::default(), &headless)
+        .await
+        .expect("headless");
+    assert_eq!(h.spec.and_then(|s| s.cluster_ip).as_deref(), Some("None"));
+    let taken = ips.iter().next().cloned().expect("an ip");
+    let dup: Service = serde_json::from_value(
+        json!({"metadata": {"name": "dup"}, "spec": {"clusterIP": taken, "ports": [{"port": 80}]}}),
+    )
+    .expect("svc");
+    let err = api
+        .create(&PostParams::default(), &dup)
+        .await
+        .expect_err("taken");
+    assert!(
+        err.to_string().contains("provided IP is already allocated"),
+        "{err}"
+    );
+}
+
+#[test]
+fn endpoints_follow_ready_pods() {
+    let s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    s.kubectl_ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=80",
+        "--target-port=8080",
+    ]);
+    converge(&s, "endpoints for both pods", false, |s| {
+        let ep = get(s, "/api/v1/namespaces/default/endpoints/web");
+        ep["subsets"][0]["addresses"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2)
+            && ep["subsets"][0]["ports"][0]["port"] == 8080
+    });
+    let slices = s.kubectl_ok(&[
+        "get",
+        "endpointslices",
+        "-l",
+        "kubernetes.io/service-name=web",
+        "-o",
+        "jsonpath={.items[*].endpoints[*].conditions.ready}",
+    ]);
+    assert_eq!(slices, "true true");
+    let eps = s.kubectl_ok(&["get", "endpoints", "web"]);
+    assert!(eps.contains("10.1.0.7:8080"), "{eps}");
+    // The Service goes, and so do its Endpoints.
+    s.kubectl_ok(&["delete", "service", "web"]);
+    wait_for(Duration::from_secs(20), "the endpoints to go", || {
+        String::from_utf8_lossy(&s.kubectl(&["get", "endpoints", "web"]).stderr)
+            .contains("NotFound")
+            .then_some(())
+    });
+}

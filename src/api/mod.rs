@@ -64,6 +64,8 @@ pub struct ApiState {
     pub auth: Authenticator,
     /// The address clients use (for `/api`'s serverAddressByClientCIDRs).
     pub server_address: String,
+    /// Service ClusterIP and node port allocation.
+    pub service_allocators: crate::controllers::services::ServiceAllocators,
 }
 
 /// Errors of starting or running the server.

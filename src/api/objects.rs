@@ -30,6 +30,8 @@ const CONFLICT_MESSAGE: &str =
     "the object has been modified; please apply your changes to the latest version and try again";
 /// Attempts of a read-modify-write before giving up on a busy object.
 const UPDATE_ATTEMPTS: usize = 8;
+/// Re-allocations of a Service address that another Service took meanwhile.
+const ALLOCATION_RETRIES: usize = 256;
 
 /// Dispatches a resource path.
 pub async fn handle(
@@ -957,6 +959,8 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
     let dry_run = ctx.dry_run()?;
     let warnings = field_validation(ctx, &obj)?;
     prepare_create(ctx, &mut obj)?;
+    let service_name = meta_str(&obj, "name").unwrap_or("").to_string();
+    allocate_service(ctx, &service_name, &mut obj, None)?;
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut obj);
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     let mut warnings = warnings;
@@ -991,7 +995,10 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
     let generated = meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty()) && name.len() > 5;
     let mut name = name;
     mark_resource_version(&mut obj)?;
-    for attempt in 0..UPDATE_ATTEMPTS {
+    let mut allocation_retries = 0;
+    let mut attempt = 0;
+    while attempt < UPDATE_ATTEMPTS {
+        attempt += 1;
         let bytes =
             Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?);
         let result = ctx
@@ -1002,8 +1009,27 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
             .await?;
         match result {
             CommandResult::Stored(json) => return Ok(Written { json, warnings }),
+            CommandResult::Failed(ApplyError::AllocationConflict)
+                if allocation_retries < ALLOCATION_RETRIES =>
+            {
+                // Another Service took the address meanwhile: allocate again (after a little
+                // jitter, so that concurrent creates stop choosing the same free address).
+                allocation_retries += 1;
+                attempt -= 1;
+                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 4);
+                tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+                let spec = obj.get_mut("spec").and_then(Value::as_object_mut);
+                if let Some(spec) = spec {
+                    for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+                        spec.remove(k);
+                    }
+                }
+                allocate_service(ctx, &name, &mut obj, None)?;
+                defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut obj);
+                mark_resource_version(&mut obj)?;
+            }
             CommandResult::Failed(ApplyError::AlreadyExists)
-                if generated && attempt + 1 < UPDATE_ATTEMPTS =>
+                if generated && attempt < UPDATE_ATTEMPTS =>
             {
                 // A generated name clashed: draw another suffix.
                 let base: String = name.chars().take(name.len() - 5).collect();
@@ -1021,6 +1047,50 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
 fn mark_resource_version(obj: &mut Value) -> Result<(), ApiError> {
     meta_mut(obj)?.insert("resourceVersion".into(), json!(crate::store::RV_MARKER));
     Ok(())
+}
+
+/// Allocates a Service's ClusterIP and node ports (create: `old` None) against every other
+/// Service; the store decides clashes when the write is applied.
+fn allocate_service(
+    ctx: &Ctx<'_>,
+    name: &str,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    if !(ctx.def.group.is_empty() && ctx.def.plural == "services") {
+        return Ok(());
+    }
+    let services: Vec<Value> = ctx
+        .app
+        .store
+        .list("services", None, None, 0, &|_| true)
+        .items
+        .iter()
+        .map(|o| o.value())
+        .collect();
+    let (ips, ports) = crate::controllers::services::used_allocations(&services);
+    let alloc = &ctx.app.service_allocators;
+    let result = match old {
+        None => alloc.prepare_service_create(obj, &ips, &ports),
+        Some(o) => alloc.prepare_service_update(o, obj, &ips, &ports),
+    };
+    result.map_err(|errs| {
+        if errs.iter().any(|e| e.contains("range is full")) {
+            return ApiError::Internal(errs.join("; "));
+        }
+        let joined = if errs.len() == 1 {
+            errs[0].clone()
+        } else {
+            format!("[{}]", errs.join(", "))
+        };
+        ApiError::Invalid {
+            kind: "Service".into(),
+            group: String::new(),
+            name: name.to_string(),
+            message: format!("Service \"{name}\" is invalid: {joined}"),
+            causes: vec![],
+        }
+    })
 }
 
 /// NamespaceLifecycle admission: nothing new in a namespace that is being deleted.
@@ -1068,6 +1138,11 @@ fn apply_failure(ctx: &Ctx<'_>, name: &str, result: CommandResult) -> ApiError {
             ApiError::Conflict(ctx.target(name), CONFLICT_MESSAGE.into())
         }
         CommandResult::Failed(ApplyError::BadObject(e)) => ApiError::Internal(e),
+        CommandResult::Failed(ApplyError::AllocationConflict) => ApiError::Conflict(
+            ctx.target(name),
+            "a ClusterIP or node port of this Service was allocated to another Service; retry"
+                .into(),
+        ),
         CommandResult::Noop | CommandResult::Stored(_) => {
             ApiError::Internal("unexpected apply result".into())
         }
@@ -1215,6 +1290,7 @@ fn merge_update(
             ));
         }
     }
+    allocate_service(ctx, name, &mut new, Some(old))?;
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut new);
     schema_checks(ctx, name, &mut new)?;
     let errs = if validate {
@@ -1354,6 +1430,7 @@ async fn read_modify_write(
                 let json = if removing { bytes } else { json };
                 return Ok(Written { json, warnings });
             }
+            CommandResult::Failed(ApplyError::AllocationConflict) => continue,
             CommandResult::Failed(ApplyError::Conflict | ApplyError::RvPrecondition { .. })
                 if expected_rv.is_none() =>
             {

@@ -175,6 +175,7 @@ pub fn all(app: &Arc<ApiState>) -> Vec<Arc<dyn Controller>> {
         Arc::new(workloads::DeploymentController),
         Arc::new(workloads::JobController),
         Arc::new(workloads::CronJobController),
+        Arc::new(workloads::EndpointsController),
     ]
 }
 

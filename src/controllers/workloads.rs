@@ -253,3 +253,62 @@ impl Controller for CronJobController {
         }
     }
 }
+
+/// Endpoints and EndpointSlices of Services with selectors, from their ready pods.
+pub struct EndpointsController;
+
+impl Controller for EndpointsController {
+    fn name(&self) -> &'static str {
+        "endpoints-controller"
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        let ns = &ev.object.namespace;
+        match &*ev.resource {
+            "services" => vec![(ns.clone(), ev.object.name.clone())],
+            PODS => keys_in(store, "services", ns),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, "services")
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, _now: jiff::Timestamp) -> Plan {
+        let endpoints = store.get("endpoints", &key.0, &key.1).map(|o| o.value());
+        let Some(svc) = store.get("services", &key.0, &key.1) else {
+            // The Service is gone: so are its Endpoints (slices follow by ownerReference).
+            return Plan {
+                actions: endpoints
+                    .map(|_| vec![super::services::endpoints_for_deleted(&key.0, &key.1)])
+                    .unwrap_or_default(),
+                requeue_after: None,
+            };
+        };
+        let svc = svc.value();
+        let selector: Vec<(String, String)> = svc
+            .pointer("/spec/selector")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if selector.is_empty() {
+            return Plan::default();
+        }
+        let pods = objects_with(store, PODS, &key.0, &selector);
+        let slices = objects_with(
+            store,
+            "endpointslices.discovery.k8s.io",
+            &key.0,
+            &[("kubernetes.io/service-name".to_string(), key.1.clone())],
+        );
+        Plan {
+            actions: super::services::endpoints_for(&svc, &pods, endpoints.as_ref(), &slices),
+            requeue_after: None,
+        }
+    }
+}

@@ -93,6 +93,9 @@ pub enum ApplyError {
     /// An update tried to change the uid.
     #[error("the uid of an object cannot change")]
     UidMismatch,
+    /// A Service's ClusterIP or node port is already held by another Service.
+    #[error("a ClusterIP or node port of this Service is already allocated")]
+    AllocationConflict,
     /// The JSON is unusable (the API validates first, so this is a bug upstream of apply).
     #[error("unusable object: {0}")]
     BadObject(String),

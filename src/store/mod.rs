@@ -481,6 +481,59 @@ fn deleted_at(key: &Key, obj: &StoredObject, rv: u64) -> Arc<StoredObject> {
     }
 }
 
+/// The ClusterIPs and node ports a Service holds.
+fn service_allocations(json: &[u8]) -> (Vec<String>, Vec<i64>) {
+    let Ok(v) = serde_json::from_slice::<Value>(json) else {
+        return (vec![], vec![]);
+    };
+    let mut ips: Vec<String> = v
+        .pointer("/spec/clusterIPs")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(ip) = v.pointer("/spec/clusterIP").and_then(Value::as_str) {
+        ips.push(ip.to_string());
+    }
+    ips.retain(|ip| !ip.is_empty() && ip != "None");
+    ips.sort();
+    ips.dedup();
+    let mut ports: Vec<i64> = v
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.get("nodePort").and_then(Value::as_i64))
+                .filter(|p| *p > 0)
+                .collect()
+        })
+        .unwrap_or_default();
+    ports.sort();
+    ports.dedup();
+    (ips, ports)
+}
+
+/// Whether the Service `json` at `key` claims a ClusterIP or node port another Service holds.
+fn service_clash(state: &State, key: &Key, json: &[u8]) -> bool {
+    let (ips, ports) = service_allocations(json);
+    if ips.is_empty() && ports.is_empty() {
+        return false;
+    }
+    let Some(services) = state.resources.get("services") else {
+        return false;
+    };
+    services.iter().any(|((ns, name), other)| {
+        if *ns == key.namespace && *name == key.name {
+            return false;
+        }
+        let (other_ips, other_ports) = service_allocations(&other.json);
+        ips.iter().any(|ip| other_ips.contains(ip)) || ports.iter().any(|p| other_ports.contains(p))
+    })
+}
+
 fn apply_one(
     state: &mut State,
     index: u64,
@@ -497,6 +550,9 @@ fn apply_one(
                 if !ns_exists {
                     return CommandResult::Failed(ApplyError::NamespaceNotFound);
                 }
+            }
+            if key.resource == "services" && service_clash(state, &key, &object) {
+                return CommandResult::Failed(ApplyError::AllocationConflict);
             }
             let map = state.resources.entry(key.resource.clone()).or_default();
             let map_key = (key.namespace.clone(), key.name.clone());
@@ -522,6 +578,9 @@ fn apply_one(
             expected_rv,
             object,
         } => {
+            if key.resource == "services" && service_clash(state, &key, &object) {
+                return CommandResult::Failed(ApplyError::AllocationConflict);
+            }
             let Some(map) = state.resources.get_mut(&key.resource) else {
                 return CommandResult::Failed(ApplyError::NotFound);
             };
