@@ -12,7 +12,11 @@ use anyhow::{Context, Result, bail};
 use http::Request;
 
 fn req(method: &str, uri: String, body: Vec<u8>, ct: &str) -> Result<Request<Vec<u8>>> {
-    Ok(Request::builder().method(method).uri(uri).header("content-type", ct).body(body)?)
+    Ok(Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", ct)
+        .body(body)?)
 }
 
 fn count_items(text: &str) -> Result<usize> {
@@ -25,12 +29,23 @@ fn count_items(text: &str) -> Result<usize> {
 
 async fn pods_with(client: &kube::Client, ns: &str, selector: &str) -> Result<usize> {
     let text = client
-        .request_text(req("GET", format!("/api/v1/namespaces/{ns}/pods?labelSelector={selector}"), vec![], "application/json")?)
+        .request_text(req(
+            "GET",
+            format!("/api/v1/namespaces/{ns}/pods?labelSelector={selector}"),
+            vec![],
+            "application/json",
+        )?)
         .await?;
     count_items(&text)
 }
 
-async fn wait_for_count(client: &kube::Client, ns: &str, selector: &str, want: usize, limit: Duration) -> Result<Duration> {
+async fn wait_for_count(
+    client: &kube::Client,
+    ns: &str,
+    selector: &str,
+    want: usize,
+    limit: Duration,
+) -> Result<Duration> {
     let start = Instant::now();
     loop {
         if pods_with(client, ns, selector).await? == want {
@@ -63,7 +78,9 @@ fn main() -> Result<()> {
     let kubeconfig = match kubeconfig {
         Some(k) => k,
         None => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
             let kc = dir.path().join("kubeconfig.yaml");
             child = Some(
                 std::process::Command::new(env!("CARGO_BIN_EXE_vkube"))
@@ -85,7 +102,9 @@ fn main() -> Result<()> {
             kc
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = rt.block_on(async {
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
         let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;

@@ -87,10 +87,31 @@ impl Controller for NamespaceController {
     }
 }
 
-/// The garbage collector: one key, reconciled over a snapshot of every object.
-pub struct GarbageCollector(pub Arc<ApiState>);
+/// The garbage collector: one key, reconciled over a snapshot of every object. Only objects
+/// that have owners, or are being deleted, are parsed; the rest enter the owner index by
+/// their identity alone.
+pub struct GarbageCollector {
+    app: Arc<ApiState>,
+    /// Owner uids referenced by some object at the last pass: deleting anything else cannot
+    /// concern the collector.
+    referenced: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl GarbageCollector {
+    /// A collector over `app`'s store and registry.
+    pub fn new(app: Arc<ApiState>) -> GarbageCollector {
+        GarbageCollector {
+            app,
+            referenced: std::sync::Mutex::new(std::collections::HashSet::new()),
+        }
+    }
+}
 
 const GC_KEY: &str = "garbage-collector";
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
 
 impl Controller for GarbageCollector {
     fn name(&self) -> &'static str {
@@ -98,9 +119,37 @@ impl Controller for GarbageCollector {
     }
 
     fn keys_for(&self, ev: &WatchEvent, _store: &Store) -> Vec<ObjKey> {
-        // An owner went away or is being deleted with a propagation finalizer.
-        let relevant = matches!(ev.kind, crate::store::EventType::Deleted) || ev.object.deleting;
-        if relevant {
+        let deleted = matches!(ev.kind, crate::store::EventType::Deleted);
+        if !deleted && contains(&ev.object.json, b"\"ownerReferences\"") {
+            // Learn new owners as dependents appear, so their deletion wakes the collector.
+            let v = ev.object.value();
+            let mut referenced = self
+                .referenced
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for r in v
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(uid) = r.get("uid").and_then(Value::as_str) {
+                    referenced.insert(uid.to_string());
+                }
+            }
+        }
+        if !deleted && !ev.object.deleting {
+            return vec![];
+        }
+        let referenced = self
+            .referenced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&ev.object.uid);
+        let propagating = ev.object.deleting
+            && (contains(&ev.object.json, b"\"foregroundDeletion\"")
+                || contains(&ev.object.json, b"\"orphan\""));
+        if referenced || propagating {
             vec![(String::new(), GC_KEY.to_string())]
         } else {
             vec![]
@@ -113,11 +162,50 @@ impl Controller for GarbageCollector {
 
     fn reconcile(&self, store: &Store, _key: &ObjKey, _now: jiff::Timestamp) -> Plan {
         let mut objects: Vec<(Kind, Value)> = Vec::new();
-        for (kind, resource, _) in stored_kinds(&self.0) {
-            for o in store.list(&resource, None, None, 0, &|_| true).items {
-                objects.push((kind.clone(), o.value()));
+        let mut referenced = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
+        for def in self
+            .app
+            .registry
+            .all()
+            .iter()
+            .filter(|d| !d.virtual_only && seen.insert(d.storage_resource()))
+        {
+            let kind = kind_of(def);
+            let api_version = def.api_version();
+            for o in store
+                .list(&def.storage_resource(), None, None, 0, &|_| true)
+                .items
+            {
+                if o.deleting || contains(&o.json, b"\"ownerReferences\"") {
+                    let v = o.value();
+                    for r in v
+                        .pointer("/metadata/ownerReferences")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(uid) = r.get("uid").and_then(Value::as_str) {
+                            referenced.insert(uid.to_string());
+                        }
+                    }
+                    objects.push((kind.clone(), v));
+                } else {
+                    objects.push((
+                        kind.clone(),
+                        serde_json::json!({
+                            "apiVersion": api_version,
+                            "kind": def.kind,
+                            "metadata": {"name": o.name, "namespace": o.namespace, "uid": o.uid},
+                        }),
+                    ));
+                }
             }
         }
+        *self
+            .referenced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = referenced;
         let index = gc::OwnerIndex::build(&objects);
         Plan {
             actions: gc::dependents_to_delete(&|ns, r| index.state(ns, r), &objects),
