@@ -172,26 +172,7 @@ fn conflicts_message(conflicts: &[Conflict]) -> String {
     )
 }
 
-/// Go's `%q` for the characters manager names contain.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+use crate::resources::validation::go_quote;
 
 // ---------------------------------------------------------------------------------------
 // Field paths and sets (FieldsV1)

@@ -58,141 +58,8 @@ impl SelectorError {
 // Shared helpers (Go formatting and the label key/value syntax checks).
 // ---------------------------------------------------------------------------
 
-use crate::resources::validation::go_quote;
+use crate::resources::validation::{go_quote, is_qualified_name, is_valid_label_value};
 
-fn is_alnum(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-}
-
-fn is_lower_alnum(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit()
-}
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
-fn matches_qualified_name_part(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1]) {
-        return false;
-    }
-    b.iter()
-        .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`
-fn matches_dns1123_subdomain(s: &str) -> bool {
-    if s.is_empty() {
-        return false;
-    }
-    s.split('.').all(|label| {
-        let b = label.as_bytes();
-        !b.is_empty()
-            && is_lower_alnum(b[0])
-            && is_lower_alnum(b[b.len() - 1])
-            && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
-    })
-}
-
-const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QUALIFIED_NAME_ERR: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-
-fn regex_error(msg: &str, fmt: &str, examples: &[&str]) -> String {
-    if examples.is_empty() {
-        return format!("{msg} (regex used for validation is '{fmt}')");
-    }
-    let mut out = format!("{msg} (e.g. ");
-    for (i, ex) in examples.iter().enumerate() {
-        if i > 0 {
-            out.push_str(" or ");
-        }
-        out.push('\'');
-        out.push_str(ex);
-        out.push_str("', ");
-    }
-    out.push_str("regex used for validation is '");
-    out.push_str(fmt);
-    out.push_str("')");
-    out
-}
-
-fn dns1123_subdomain_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 253 {
-        errs.push("must be no more than 253 characters".to_string());
-    }
-    if !matches_dns1123_subdomain(value) {
-        errs.push(regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
-            "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*",
-            &["example.com"],
-        ));
-    }
-    errs
-}
-
-/// apimachinery `IsQualifiedName` (label keys).
-fn qualified_name_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = match parts.len() {
-        1 => parts[0],
-        2 => {
-            let prefix = parts[0];
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else {
-                for msg in dns1123_subdomain_errors(prefix) {
-                    errs.push(format!("prefix part {msg}"));
-                }
-            }
-            parts[1]
-        }
-        _ => {
-            errs.push(format!(
-                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                regex_error(
-                    QUALIFIED_NAME_ERR,
-                    QUALIFIED_NAME_FMT,
-                    &["MyName", "my.name", "123-abc"]
-                )
-            ));
-            return errs;
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".to_string());
-    } else if name.len() > 63 {
-        errs.push("name part must be no more than 63 characters".to_string());
-    }
-    if !matches_qualified_name_part(name) {
-        errs.push(format!(
-            "name part {}",
-            regex_error(
-                QUALIFIED_NAME_ERR,
-                QUALIFIED_NAME_FMT,
-                &["MyName", "my.name", "123-abc"]
-            )
-        ));
-    }
-    errs
-}
-
-/// apimachinery `IsValidLabelValue`.
-fn label_value_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push("must be no more than 63 characters".to_string());
-    }
-    if !value.is_empty() && !matches_qualified_name_part(value) {
-        errs.push(regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-            "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?",
-            &["MyValue", "my_value", "12345"],
-        ));
-    }
-    errs
-}
-
-/// `<path>: Invalid value: "<value>": <detail>` as Go's field.Error prints it.
 fn invalid_field_error(path: &str, value: &str, detail: &str) -> String {
     let mut s = format!("{path}: Invalid value: {}", go_quote(value));
     if !detail.is_empty() {
@@ -643,7 +510,7 @@ impl Parser {
         if tok != Tok::Identifier {
             return Err(format!("found '{lit}', expected: identifier"));
         }
-        let errs = qualified_name_errors(&lit);
+        let errs = is_qualified_name(&lit);
         if !errs.is_empty() {
             // Upstream validates the key against a nil field path here.
             return Err(invalid_field_error("<nil>", &lit, &errs.join("; ")));
@@ -756,7 +623,7 @@ fn new_requirement(
     values.sort();
     values.dedup();
     let mut errs: Vec<String> = Vec::new();
-    let key_errs = qualified_name_errors(&key);
+    let key_errs = is_qualified_name(&key);
     if !key_errs.is_empty() {
         errs.push(invalid_field_error("key", &key, &key_errs.join("; ")));
     }
@@ -775,7 +642,7 @@ fn new_requirement(
         }
     }
     for (i, v) in values.iter().enumerate() {
-        let v_errs = label_value_errors(v);
+        let v_errs = is_valid_label_value(v);
         if !v_errs.is_empty() {
             errs.push(invalid_field_error(
                 &format!("values[{i}][{key}]"),
