@@ -286,3 +286,49 @@ fn endpoints_follow_ready_pods() {
             .then_some(())
     });
 }
+
+#[test]
+fn cronjobs_fire_on_schedule() {
+    let s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "cronjob",
+        "tick",
+        "--image=busybox",
+        "--schedule=@every 2s",
+        "--",
+        "true",
+    ]);
+    let job = wait_for(Duration::from_secs(30), "a job from the cronjob", || {
+        let out = s.kubectl_ok(&["get", "jobs", "-o", "jsonpath={.items[*].metadata.name}"]);
+        out.split_whitespace()
+            .find(|n| n.starts_with("tick-"))
+            .map(str::to_string)
+    });
+    let owner = s.kubectl_ok(&[
+        "get",
+        "job",
+        &job,
+        "-o",
+        "jsonpath={.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}",
+    ]);
+    assert_eq!(owner, "CronJob/tick");
+    wait_for(Duration::from_secs(20), "lastScheduleTime", || {
+        (!s.kubectl_ok(&[
+            "get",
+            "cronjob",
+            "tick",
+            "-o",
+            "jsonpath={.status.lastScheduleTime}",
+        ])
+        .is_empty())
+        .then_some(())
+    });
+    let table = s.kubectl_ok(&["get", "cronjob", "tick"]);
+    assert!(table.contains("@every 2s"), "{table}");
+    // The job runs its pod to completion like any job.
+    converge(&s, "the scheduled job to complete", true, |s| {
+        let j = get(s, &format!("/apis/batch/v1/namespaces/default/jobs/{job}"));
+        j["status"]["succeeded"] == 1
+    });
+}
