@@ -332,3 +332,61 @@ fn cronjobs_fire_on_schedule() {
         j["status"]["succeeded"] == 1
     });
 }
+
+#[test]
+fn a_rollout_survives_kill9_midway() {
+    let mut s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.26",
+        "--replicas=12",
+    ]);
+    converge(&s, "12 available replicas", false, |s| {
+        get(s, "/apis/apps/v1/namespaces/default/deployments/web")["status"]["availableReplicas"]
+            == 12
+    });
+    s.kubectl_ok(&["set", "image", "deployment/web", "nginx=nginx:1.27"]);
+    // Let the rollout get going, then kill the daemon in the middle of it.
+    wait_for(Duration::from_secs(30), "the rollout to start", || {
+        kubelet_pass(&s, "default", false);
+        let d = get(&s, "/apis/apps/v1/namespaces/default/deployments/web");
+        let updated = d["status"]["updatedReplicas"].as_i64().unwrap_or(0);
+        (updated > 0 && updated < 12).then_some(())
+    });
+    s.restart_after_kill9();
+    converge(&s, "the rollout to finish after the restart", false, |s| {
+        let d = get(s, "/apis/apps/v1/namespaces/default/deployments/web");
+        d["status"]["updatedReplicas"] == 12
+            && d["status"]["availableReplicas"] == 12
+            && d["status"]["replicas"] == 12
+            && d["status"]["observedGeneration"] == d["metadata"]["generation"]
+    });
+    // Exactly 12 pods, all of the new template, none left over or doubled.
+    let pods = get(&s, "/api/v1/namespaces/default/pods");
+    let live: Vec<&Value> = pods["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|p| {
+            p["metadata"]
+                .get("deletionTimestamp")
+                .is_none_or(Value::is_null)
+        })
+        .collect();
+    assert_eq!(live.len(), 12, "live pods after convergence");
+    assert!(
+        live.iter()
+            .all(|p| p["spec"]["containers"][0]["image"] == "nginx:1.27")
+    );
+    let names: std::collections::HashSet<&str> = live
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names.len(), 12);
+    assert!(
+        s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=30s"])
+            .contains("successfully rolled out")
+    );
+}
