@@ -146,6 +146,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
             &cfg.node_port_range,
         )
         .map_err(|e| ServerError::Bootstrap(format!("service ranges: {e}")))?,
+        ca_pem: pki.ca_pem.clone(),
     });
     bootstrap(&state).await?;
     crate::tls::write_kubeconfig(

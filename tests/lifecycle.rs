@@ -418,3 +418,49 @@ fn defaults_users_see() {
         "pod/p unchanged"
     );
 }
+
+#[test]
+fn every_namespace_gets_a_default_service_account_and_the_ca_bundle() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "namespace", "team"]);
+    common::wait_for(
+        std::time::Duration::from_secs(20),
+        "the default ServiceAccount",
+        || {
+            s.kubectl(&["-n", "team", "get", "serviceaccount", "default"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    common::wait_for(
+        std::time::Duration::from_secs(20),
+        "kube-root-ca.crt",
+        || {
+            let ca = s.kubectl(&[
+                "-n",
+                "team",
+                "get",
+                "configmap",
+                "kube-root-ca.crt",
+                "-o",
+                "jsonpath={.data.ca\\.crt}",
+            ]);
+            String::from_utf8_lossy(&ca.stdout)
+                .starts_with("-----BEGIN CERTIFICATE-----")
+                .then_some(())
+        },
+    );
+    // Deleted, they come back.
+    s.kubectl_ok(&["-n", "team", "delete", "serviceaccount", "default"]);
+    common::wait_for(
+        std::time::Duration::from_secs(20),
+        "the ServiceAccount to come back",
+        || {
+            s.kubectl(&["-n", "team", "get", "serviceaccount", "default"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+}

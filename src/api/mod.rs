@@ -66,6 +66,8 @@ pub struct ApiState {
     pub server_address: String,
     /// Service ClusterIP and node port allocation.
     pub service_allocators: crate::controllers::services::ServiceAllocators,
+    /// The cluster CA (PEM), published to every namespace as `kube-root-ca.crt`.
+    pub ca_pem: String,
 }
 
 /// Errors of starting or running the server.

@@ -213,3 +213,78 @@ impl Controller for GarbageCollector {
         }
     }
 }
+
+/// Every active namespace gets a `default` ServiceAccount and the `kube-root-ca.crt`
+/// ConfigMap with the cluster CA (the serviceaccount and root-ca-cert-publisher controllers).
+pub struct ServiceAccountController(pub Arc<ApiState>);
+
+const ROOT_CA: &str = "kube-root-ca.crt";
+
+impl Controller for ServiceAccountController {
+    fn name(&self) -> &'static str {
+        "serviceaccount-controller"
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, _store: &Store) -> Vec<ObjKey> {
+        match &*ev.resource {
+            "namespaces" => vec![(String::new(), ev.object.name.clone())],
+            "serviceaccounts" if ev.object.name == "default" => {
+                vec![(String::new(), ev.object.namespace.clone())]
+            }
+            "configmaps" if ev.object.name == ROOT_CA => {
+                vec![(String::new(), ev.object.namespace.clone())]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        store
+            .list("namespaces", None, None, 0, &|o| !o.deleting)
+            .items
+            .iter()
+            .map(|o| (String::new(), o.name.clone()))
+            .collect()
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, _now: jiff::Timestamp) -> Plan {
+        let ns = &key.1;
+        match store.get("namespaces", "", ns) {
+            Some(n) if !n.deleting => {}
+            _ => return Plan::default(),
+        }
+        let mut actions = Vec::new();
+        if store.get("serviceaccounts", ns, "default").is_none() {
+            actions.push(super::Action::Create {
+                kind: Kind::new("", "v1", "serviceaccounts"),
+                namespace: ns.clone(),
+                object: serde_json::json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}}),
+            });
+        }
+        let want = serde_json::json!({"ca.crt": self.0.ca_pem});
+        match store.get("configmaps", ns, ROOT_CA) {
+            None => actions.push(super::Action::Create {
+                kind: Kind::new("", "v1", "configmaps"),
+                namespace: ns.clone(),
+                object: serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": ROOT_CA, "namespace": ns}, "data": want}),
+            }),
+            Some(cm) => {
+                let mut v = cm.value();
+                if v.get("data") != Some(&want) {
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("data".into(), want);
+                    }
+                    actions.push(super::Action::Update {
+                        kind: Kind::new("", "v1", "configmaps"),
+                        namespace: ns.clone(),
+                        object: v,
+                    });
+                }
+            }
+        }
+        Plan {
+            actions,
+            requeue_after: None,
+        }
+    }
+}

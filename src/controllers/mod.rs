@@ -171,6 +171,7 @@ pub fn all(app: &Arc<ApiState>) -> Vec<Arc<dyn Controller>> {
         Arc::new(crd::CrdController),
         Arc::new(lifecycle::NamespaceController(app.clone())),
         Arc::new(lifecycle::GarbageCollector::new(app.clone())),
+        Arc::new(lifecycle::ServiceAccountController(app.clone())),
         Arc::new(workloads::ReplicaSetController),
         Arc::new(workloads::DeploymentController),
         Arc::new(workloads::JobController),
