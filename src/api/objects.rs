@@ -6,7 +6,6 @@
 //! (exists, stale resourceVersion, missing namespace). Updates computed from a read retry on
 //! a conflict unless the client named the resourceVersion it expects.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -2174,11 +2173,6 @@ pub async fn ensure_exists(
         Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// The labels of a stored object as the selector module wants them.
-pub fn labels_of(obj: &StoredObject) -> &BTreeMap<String, String> {
-    &obj.labels
 }
 
 // ---------------------------------------------------------------------------------------
