@@ -768,19 +768,31 @@ fn invalid_crd(ctx: &Ctx<'_>, name: &str, errs: &[crd::FieldError]) -> ApiError 
     } else {
         format!("[{}]", texts.join(", "))
     };
+    invalid_with(
+        ctx,
+        name,
+        format!("{kind_group} \"{name}\" is invalid: {joined}"),
+        errs.iter().map(|e| Cause {
+            reason: e.reason().to_string(),
+            message: e.message(),
+            field: e.field.clone(),
+        }),
+    )
+}
+
+/// kube-apiserver's Invalid error for this request's kind.
+fn invalid_with(
+    ctx: &Ctx<'_>,
+    name: &str,
+    message: String,
+    causes: impl Iterator<Item = Cause>,
+) -> ApiError {
     ApiError::Invalid {
         kind: ctx.def.kind.clone(),
         group: ctx.def.group.clone(),
         name: name.to_string(),
-        message: format!("{kind_group} \"{name}\" is invalid: {joined}"),
-        causes: errs
-            .iter()
-            .map(|e| Cause {
-                reason: e.reason().to_string(),
-                message: e.message(),
-                field: e.field.clone(),
-            })
-            .collect(),
+        message,
+        causes: causes.collect(),
     }
 }
 
@@ -825,20 +837,16 @@ fn schema_checks(ctx: &Ctx<'_>, name: &str, obj: &mut Value) -> Result<Vec<Strin
 }
 
 fn invalid(ctx: &Ctx<'_>, name: &str, errs: &[validation::FieldError]) -> ApiError {
-    ApiError::Invalid {
-        kind: ctx.def.kind.clone(),
-        group: ctx.def.group.clone(),
-        name: name.to_string(),
-        message: validation::invalid_message(&ctx.def.kind, &ctx.def.group, name, errs),
-        causes: errs
-            .iter()
-            .map(|e| Cause {
-                reason: e.reason().to_string(),
-                message: e.message(),
-                field: e.field.clone(),
-            })
-            .collect(),
-    }
+    invalid_with(
+        ctx,
+        name,
+        validation::invalid_message(&ctx.def.kind, &ctx.def.group, name, errs),
+        errs.iter().map(|e| Cause {
+            reason: e.reason().to_string(),
+            message: e.message(),
+            field: e.field.clone(),
+        }),
+    )
 }
 
 fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
