@@ -12,8 +12,9 @@
 //!   requests (defaulting, validation, resourceVersion preconditions), so every change is a
 //!   normal replicated, watchable write and a conflict just means "reconcile again".
 //!
-//! Invariant: controllers run only while this node is the Raft leader; every write they make
-//! goes through Raft, so a deposed leader cannot commit.
+//! Invariant: every write a controller makes goes through Raft, so a deposed leader cannot
+//! commit. Controllers start with the daemon, which in a single-member group is always the
+//! leader; starting and stopping them on leadership changes comes with Raft peers.
 
 pub mod action;
 pub mod crd;
