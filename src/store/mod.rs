@@ -363,23 +363,18 @@ struct MetaFields {
 
 /// The position of the only occurrence of `needle` in `hay`, if it occurs exactly once.
 fn find_unique(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let mut found = None;
-    let mut start = 0;
-    while start + needle.len() <= hay.len() {
-        let rel = hay[start..].iter().position(|b| *b == needle[0])?;
-        let at = start + rel;
-        if at + needle.len() > hay.len() {
-            break;
-        }
-        if &hay[at..at + needle.len()] == needle {
-            if found.is_some() {
-                return None;
-            }
-            found = Some(at);
-        }
-        start = at + 1;
+    if needle.is_empty() {
+        return None;
     }
-    found
+    let mut hits = hay
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(at, _)| at);
+    match (hits.next(), hits.next()) {
+        (Some(at), None) => Some(at),
+        _ => None,
+    }
 }
 
 /// `json` with `metadata.resourceVersion` set to `rv`: spliced in place of the API's marker
@@ -692,6 +687,30 @@ mod tests {
                 r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}","uid":"ns-{name}"}}}}"#
             )),
         }
+    }
+
+    #[test]
+    fn resource_version_is_spliced_only_when_the_marker_is_unique() {
+        // A long quote-free tail after the marker must not hide the match.
+        let tail = "1".repeat(80);
+        let doc = format!(r#"{{"metadata":{{"resourceVersion":"{RV_MARKER}"}},"n":{tail}}}"#);
+        let pattern = format!(r#""resourceVersion":"{RV_MARKER}""#);
+        assert_eq!(find_unique(doc.as_bytes(), pattern.as_bytes()), Some(13));
+        let spliced = set_resource_version(doc.as_bytes(), "", 42).expect("splice");
+        assert_eq!(
+            String::from_utf8_lossy(&spliced),
+            format!(r#"{{"metadata":{{"resourceVersion":"42"}},"n":{tail}}}"#)
+        );
+        // Two occurrences: no splice position; the full re-encode sets metadata's only.
+        let twice = format!(
+            r#"{{"spec":{{"resourceVersion":"{RV_MARKER}"}},"metadata":{{"resourceVersion":"{RV_MARKER}"}}}}"#
+        );
+        assert_eq!(find_unique(twice.as_bytes(), pattern.as_bytes()), None);
+        let fixed: Value =
+            serde_json::from_slice(&set_resource_version(twice.as_bytes(), "", 7).expect("encode"))
+                .expect("json");
+        assert_eq!(fixed["metadata"]["resourceVersion"], "7");
+        assert_eq!(fixed["spec"]["resourceVersion"], RV_MARKER);
     }
 
     #[test]
