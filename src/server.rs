@@ -148,7 +148,11 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         .map_err(|e| ServerError::Bootstrap(format!("service ranges: {e}")))?,
         ca_pem: pki.ca_pem.clone(),
     });
-    bootstrap(&state).await?;
+    let api_ip = match client_host {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
+    };
+    bootstrap(&state, api_ip, addr.port()).await?;
     crate::tls::write_kubeconfig(
         &cfg.kubeconfig_out,
         &server_url,
@@ -187,8 +191,13 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
     })
 }
 
-/// The namespaces kube-apiserver creates at start.
-async fn bootstrap(state: &Arc<ApiState>) -> Result<(), ServerError> {
+/// What kube-apiserver and its controllers create at start: the system namespaces, the
+/// `kubernetes` Service, the default RBAC roles and bindings.
+async fn bootstrap(
+    state: &Arc<ApiState>,
+    api_ip: std::net::Ipv4Addr,
+    api_port: u16,
+) -> Result<(), ServerError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}});
         api::objects::ensure_exists(state, "", "v1", "namespaces", "", obj)
@@ -196,19 +205,6 @@ async fn bootstrap(state: &Arc<ApiState>) -> Result<(), ServerError> {
             .map_err(|e| ServerError::Bootstrap(format!("namespace {ns}: {e}")))?;
     }
     // The `kubernetes` Service in `default`, pointing at this API server.
-    let api_ip = match state
-        .server_address
-        .rsplit_once(':')
-        .map(|(h, _)| h.parse::<std::net::Ipv4Addr>())
-    {
-        Some(Ok(ip)) => ip,
-        _ => std::net::Ipv4Addr::LOCALHOST,
-    };
-    let api_port = state
-        .server_address
-        .rsplit_once(':')
-        .and_then(|(_, p)| p.parse::<u16>().ok())
-        .unwrap_or(443);
     let (service, endpoints) = crate::controllers::services::kubernetes_service(
         state.service_allocators.ips.kubernetes_ip(),
         api_ip,

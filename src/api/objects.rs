@@ -346,7 +346,8 @@ impl Ctx<'_> {
         })
     }
 
-    async fn read_barrier(&self) -> Result<(), ApiError> {
+    /// Waits until this node has applied every write committed before the call.
+    pub(super) async fn read_barrier(&self) -> Result<(), ApiError> {
         self.app
             .raft
             .read_barrier()
@@ -939,15 +940,9 @@ fn prepare_create(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
         meta.remove("generation");
     }
     if has_status && let Some(o) = obj.as_object_mut() {
-        // A new object's status is the server's to write.
-        let status = if kind == "Pod" {
-            json!({"phase": "Pending"})
-        } else if kind == "Namespace" {
-            json!({"phase": "Active"})
-        } else {
-            json!({})
-        };
-        o.insert("status".into(), status);
+        // A new object's status is the server's to write (defaulting fills what users see:
+        // a pod's phase and QoS class, a namespace's phase).
+        o.insert("status".into(), json!({}));
     }
     Ok(())
 }
@@ -1465,6 +1460,20 @@ async fn update(
     obj: Value,
 ) -> Result<Response, ApiError> {
     let warnings = field_validation(ctx, &obj)?;
+    replace_object(ctx, name, sub, obj, warnings)
+        .await?
+        .respond(ctx)
+}
+
+/// Replaces the object (or its status) with `obj`, whose resourceVersion, when set, is a
+/// precondition.
+async fn replace_object(
+    ctx: &Ctx<'_>,
+    name: &str,
+    sub: Option<&str>,
+    obj: Value,
+    warnings: Vec<String>,
+) -> Result<Written, ApiError> {
     let expected_rv = match meta_str(&obj, "resourceVersion") {
         None | Some("") => None,
         Some(rv) => Some(parse_rv(rv)?),
@@ -1478,8 +1487,7 @@ async fn update(
             tracked: false,
         })
     })
-    .await?
-    .respond(ctx)
+    .await
 }
 
 /// The patch types kube-apiserver accepts.
@@ -2237,23 +2245,10 @@ impl<'a> Internal<'a> {
         let name = meta_str(&obj, "name")
             .ok_or_else(|| ApiError::BadRequest("an update needs metadata.name".into()))?
             .to_string();
-        let expected_rv = match meta_str(&obj, "resourceVersion") {
-            None | Some("") => None,
-            Some(rv) => Some(parse_rv(rv)?),
-        };
         let sub = status.then_some("status");
-        let ctx = self.ctx();
-        let written = read_modify_write(&ctx, &name, sub, |_| {
-            Ok(Change {
-                object: obj.clone(),
-                expected_rv,
-                warnings: vec![],
-                server_side: false,
-                tracked: false,
-            })
-        })
-        .await?;
-        Ok(written.json)
+        Ok(replace_object(&self.ctx(), &name, sub, obj, vec![])
+            .await?
+            .json)
     }
 
     /// Sends a namespace's `spec.finalizers` through its `finalize` subresource.

@@ -194,11 +194,7 @@ pub async fn serve(ctx: &Ctx<'_>, namespace: Option<&str>) -> Result<Response, A
     let mut replay = Vec::new();
     if rv.is_empty() || rv == "0" {
         if rv.is_empty() {
-            ctx.app
-                .raft
-                .read_barrier()
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+            ctx.read_barrier().await?;
         }
         let start = store
             .hub()

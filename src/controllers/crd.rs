@@ -12,7 +12,7 @@ use super::action::{Action, Kind, intern};
 use super::{Controller, ObjKey, Plan};
 use crate::api::ApiState;
 use crate::api::openapi::{self, CrdKind};
-use crate::resources::{self, crd};
+use crate::resources::crd;
 use crate::store::{Store, WatchEvent};
 
 /// Where CRDs are stored.
@@ -34,8 +34,8 @@ fn stored_crds(store: &Store) -> Vec<Value> {
 pub fn sync_registry(app: &Arc<ApiState>) {
     static PUBLISHED: Mutex<Option<HashSet<(String, String)>>> = Mutex::new(None);
     let crds = stored_crds(&app.store);
-    app.registry.set_custom(resources::custom_defs(&crds));
     let infos: Vec<crd::CrdInfo> = crds.iter().filter_map(|c| crd::parse_crd(c).ok()).collect();
+    app.registry.set_custom(app.registry.custom_defs(&infos));
     let mut now_published = HashSet::new();
     let mut gvs: Vec<(String, String)> = Vec::new();
     for info in &infos {

@@ -18,18 +18,6 @@ fn kind_of(def: &crate::resources::ResourceDef) -> Kind {
     }
 }
 
-/// Each stored kind once (its preferred version), with its storage resource.
-fn stored_kinds(app: &ApiState) -> Vec<(Kind, String, bool)> {
-    let mut seen = std::collections::HashSet::new();
-    app.registry
-        .all()
-        .iter()
-        .filter(|d| !d.virtual_only)
-        .filter(|d| seen.insert(d.storage_resource()))
-        .map(|d| (kind_of(d), d.storage_resource(), d.namespaced))
-        .collect()
-}
-
 /// Deletes the contents of terminating namespaces, then finalizes them.
 pub struct NamespaceController(pub Arc<ApiState>);
 
@@ -66,12 +54,16 @@ impl Controller for NamespaceController {
         let Some(ns) = store.get("namespaces", "", &key.1) else {
             return Plan::default();
         };
-        let contents: Vec<(Kind, Vec<Value>)> = stored_kinds(&self.0)
-            .into_iter()
-            .filter(|(_, _, namespaced)| *namespaced)
-            .map(|(kind, resource, _)| {
+        let contents: Vec<(Kind, Vec<Value>)> = self
+            .0
+            .registry
+            .stored()
+            .iter()
+            .filter(|d| d.namespaced)
+            .map(|d| {
+                let kind = kind_of(d);
                 let objs = store
-                    .list(&resource, Some(&key.1), None, 0, &|_| true)
+                    .list(&d.storage_resource(), Some(&key.1), None, 0, &|_| true)
                     .items
                     .iter()
                     .map(|o| o.value())
@@ -163,15 +155,8 @@ impl Controller for GarbageCollector {
     fn reconcile(&self, store: &Store, _key: &ObjKey, _now: jiff::Timestamp) -> Plan {
         let mut objects: Vec<(Kind, Value)> = Vec::new();
         let mut referenced = std::collections::HashSet::new();
-        let mut seen = std::collections::HashSet::new();
-        for def in self
-            .app
-            .registry
-            .all()
-            .iter()
-            .filter(|d| !d.virtual_only && seen.insert(d.storage_resource()))
-        {
-            let kind = kind_of(def);
+        for def in self.app.registry.stored() {
+            let kind = kind_of(&def);
             let api_version = def.api_version();
             for o in store
                 .list(&def.storage_resource(), None, None, 0, &|_| true)

@@ -157,12 +157,10 @@ impl RaftNode {
                     leader: f.leader_id,
                 })
             }
-            Err(RaftError::APIError(e)) => Err(RaftNodeError::NotLeader {
-                leader: {
-                    tracing::warn!(error = %e, "write not accepted");
-                    None
-                },
-            }),
+            Err(RaftError::APIError(e)) => {
+                tracing::warn!(error = %e, "write not accepted");
+                Err(RaftNodeError::NotLeader { leader: None })
+            }
             Err(RaftError::Fatal(f)) => Err(RaftNodeError::Fatal(f.to_string())),
         }
     }

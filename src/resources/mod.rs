@@ -69,47 +69,6 @@ pub struct CustomKind {
     pub version: crd::CrdVersionInfo,
 }
 
-/// The served kinds of the given CRDs (unparseable CRDs and those colliding with a built-in
-/// are skipped; the CRD's status says why).
-pub fn custom_defs(crds: &[serde_json::Value]) -> Vec<Arc<ResourceDef>> {
-    let builtin = Registry::builtin();
-    let mut out = Vec::new();
-    for c in crds {
-        let Ok(info) = crd::parse_crd(c) else {
-            continue;
-        };
-        for v in info.versions.iter().filter(|v| v.served) {
-            if builtin
-                .lookup(&info.group, &v.name, &info.names.plural)
-                .is_some()
-            {
-                continue;
-            }
-            out.push(Arc::new(ResourceDef {
-                group: info.group.clone(),
-                version: v.name.clone(),
-                kind: info.names.kind.clone(),
-                plural: info.names.plural.clone(),
-                singular: info.names.singular.clone(),
-                namespaced: info.namespaced,
-                short_names: info.names.short_names.clone(),
-                categories: info.names.categories.clone(),
-                verbs: STANDARD_VERBS.iter().map(|s| s.to_string()).collect(),
-                has_status: v.status_subresource,
-                tracks_generation: true,
-                virtual_only: false,
-                has_scale: v.scale.is_some(),
-                custom: Some(Arc::new(CustomKind {
-                    crd_name: info.name.clone(),
-                    list_kind: info.names.list_kind.clone(),
-                    version: v.clone(),
-                })),
-            }));
-        }
-    }
-    out
-}
-
 impl ResourceDef {
     /// `v1` or `apps/v1`.
     pub fn api_version(&self) -> String {
@@ -284,6 +243,52 @@ impl Registry {
             builtin: defs,
             custom: RwLock::new(Arc::new(Vec::new())),
         }
+    }
+
+    /// The served kinds of the given CRDs (versions colliding with a built-in are skipped;
+    /// the CRD's status says why).
+    pub fn custom_defs(&self, crds: &[crd::CrdInfo]) -> Vec<Arc<ResourceDef>> {
+        let mut out = Vec::new();
+        for info in crds {
+            for v in info.versions.iter().filter(|v| v.served) {
+                let builtin = self.builtin.iter().any(|d| {
+                    d.group == info.group && d.version == v.name && d.plural == info.names.plural
+                });
+                if builtin {
+                    continue;
+                }
+                out.push(Arc::new(ResourceDef {
+                    group: info.group.clone(),
+                    version: v.name.clone(),
+                    kind: info.names.kind.clone(),
+                    plural: info.names.plural.clone(),
+                    singular: info.names.singular.clone(),
+                    namespaced: info.namespaced,
+                    short_names: info.names.short_names.clone(),
+                    categories: info.names.categories.clone(),
+                    verbs: STANDARD_VERBS.iter().map(|s| s.to_string()).collect(),
+                    has_status: v.status_subresource,
+                    tracks_generation: true,
+                    virtual_only: false,
+                    has_scale: v.scale.is_some(),
+                    custom: Some(Arc::new(CustomKind {
+                        crd_name: info.name.clone(),
+                        list_kind: info.names.list_kind.clone(),
+                        version: v.clone(),
+                    })),
+                }));
+            }
+        }
+        out
+    }
+
+    /// Every stored kind once (the first served version of each storage resource).
+    pub fn stored(&self) -> Vec<Arc<ResourceDef>> {
+        let mut seen = std::collections::HashSet::new();
+        self.all()
+            .into_iter()
+            .filter(|d| !d.virtual_only && seen.insert(d.storage_resource()))
+            .collect()
     }
 
     /// Replaces the custom kinds.
