@@ -210,7 +210,25 @@ fn rbac_view_user_reads_but_does_not_write() {
     let no = as_bob(&["-n", "shop", "auth", "can-i", "create", "pods"]);
     assert_eq!(String::from_utf8_lossy(&no.stdout).trim(), "no");
     assert_eq!(no.status.code(), Some(1));
-    // A user cannot grant what it does not hold.
+    // Allowed to create role bindings, bob still cannot grant what he does not hold.
+    s.kubectl_ok(&[
+        "-n",
+        "shop",
+        "create",
+        "role",
+        "binder",
+        "--verb=create",
+        "--resource=rolebindings.rbac.authorization.k8s.io",
+    ]);
+    s.kubectl_ok(&[
+        "-n",
+        "shop",
+        "create",
+        "rolebinding",
+        "bob-binder",
+        "--role=binder",
+        "--user=bob",
+    ]);
     let out = as_bob(&[
         "-n",
         "shop",
@@ -220,5 +238,26 @@ fn rbac_view_user_reads_but_does_not_write() {
         "--clusterrole=admin",
         "--user=bob",
     ]);
-    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "rolebindings.rbac.authorization.k8s.io \"sneaky\" is forbidden: user \"bob\""
+        ) && err.contains("is attempting to grant RBAC permissions not currently held"),
+        "{err}"
+    );
+    // Granting only what he holds (view) is fine.
+    let out = as_bob(&[
+        "-n",
+        "shop",
+        "create",
+        "rolebinding",
+        "fair",
+        "--clusterrole=view",
+        "--user=bob",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
