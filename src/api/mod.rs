@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod error;
 pub mod objects;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod printers;
 pub mod protobuf;
 pub mod rbac;
@@ -230,7 +231,17 @@ async fn handle_inner(app: &Arc<ApiState>, req: Request) -> Result<Response, Api
             }
             Ok(resp)
         }
-        Route::OpenApiV2 => Err(ApiError::NoSuchPath),
+        Route::OpenApiV2 => {
+            if method != Method::GET {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            let doc = openapi_v2::document(&app.registry);
+            let mut resp = bytes_response(StatusCode::OK, doc.json.to_vec(), "application/json");
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", doc.hash)) {
+                resp.headers_mut().insert(header::ETAG, etag);
+            }
+            Ok(resp)
+        }
         Route::Resource(p) => objects::handle(app, &caller, req, p, query, wanted).await,
     }
 }

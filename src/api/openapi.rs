@@ -49,7 +49,8 @@ fn parse_gv_path(gv: &str) -> Option<(&str, &str)> {
     }
 }
 
-fn hash(bytes: &[u8]) -> String {
+/// A stable content hash of `bytes` (hex), for `hash=` query parameters and ETags.
+pub fn content_hash(bytes: &[u8]) -> String {
     // FNV-1a, 64 bit, twice with different offsets: stable across runs, enough to bust client
     // caches when a document changes.
     let fnv = |seed: u64| {
@@ -83,7 +84,7 @@ pub struct Document {
 impl Document {
     fn new(value: &Value) -> Document {
         let json = Bytes::from(value.to_string());
-        let hash = hash(&json);
+        let hash = content_hash(&json);
         Document { json, hash }
     }
 }
@@ -135,16 +136,15 @@ impl OpenApi {
         Some(doc)
     }
 
-    /// The root index `/openapi/v3` as JSON bytes: every group-version of `registry` and every
-    /// CRD group-version, each with the hash of its document (building the documents not
-    /// built yet).
-    pub fn root(&self, registry: &Registry) -> Bytes {
-        let mut paths = Map::new();
+    /// Every served group-version's path (`api/v1`, `apis/apps/v1`) and document: the
+    /// registry's, then the CRDs' (building the documents not built yet).
+    pub fn all_documents(&self, registry: &Registry) -> Vec<(String, Arc<Document>)> {
+        let mut out = Vec::new();
         for (group, versions) in registry.groups() {
             for v in versions {
                 let p = gv_path(&group, &v);
                 if let Some(doc) = self.document(registry, &p) {
-                    paths.insert(p.clone(), root_entry(&p, &doc.hash));
+                    out.push((p, doc));
                 }
             }
         }
@@ -154,7 +154,19 @@ impl OpenApi {
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
         {
-            paths.insert(p.clone(), root_entry(p, &doc.hash));
+            if !out.iter().any(|(q, _)| q == p) {
+                out.push((p.clone(), doc.clone()));
+            }
+        }
+        out
+    }
+
+    /// The root index `/openapi/v3` as JSON bytes: every group-version of `registry` and every
+    /// CRD group-version, each with the hash of its document.
+    pub fn root(&self, registry: &Registry) -> Bytes {
+        let mut paths = Map::new();
+        for (p, doc) in self.all_documents(registry) {
+            paths.insert(p.clone(), root_entry(&p, &doc.hash));
         }
         Bytes::from(json!({"paths": paths}).to_string())
     }
