@@ -252,3 +252,94 @@ async fn an_operator_applies_status_through_the_status_subresource() {
     let got = api.get("nightly").await.expect("get");
     assert_eq!(got.data["status"]["replicas"], 1);
 }
+
+const MULTI_VERSION_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.shop.example.com
+spec:
+  group: shop.example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {color: {type: string}}}
+  - name: v1beta1
+    served: true
+    storage: false
+    deprecated: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {color: {type: string}}}
+"#;
+
+/// One storage, several served versions (conversion `None`): an object reads back with the
+/// apiVersion of the version it is read through, and a deprecated version warns.
+#[test]
+fn every_served_version_reads_the_same_objects_with_its_own_api_version() {
+    let s = Server::start();
+    s.kubectl_stdin(&["apply", "-f", "-"], Some(MULTI_VERSION_CRD));
+    wait_for(Duration::from_secs(5), "both versions served", || {
+        let a = s.kubectl(&["get", "--raw", "/apis/shop.example.com/v1beta1"]);
+        let b = s.kubectl(&["get", "--raw", "/apis/shop.example.com/v1"]);
+        (a.status.success() && b.status.success()).then_some(())
+    });
+    let out = s.kubectl_stdin(
+        &["create", "-f", "-"],
+        Some(
+            "apiVersion: shop.example.com/v1beta1\nkind: Widget\nmetadata: {name: w1}\nspec: {color: red}\n",
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Warning: shop.example.com/v1beta1 Widget is deprecated"),
+        "kubectl prints the deprecation warning: {stderr}"
+    );
+    // Through the storage version.
+    let (code, v1) = s.raw(
+        "GET",
+        "/apis/shop.example.com/v1/namespaces/default/widgets/w1",
+        None,
+        b"",
+    );
+    assert_eq!(code, 200);
+    assert_eq!(v1["apiVersion"], "shop.example.com/v1");
+    assert_eq!(v1["spec"]["color"], "red");
+    // Through the deprecated one: get, list and watch.
+    let beta = s.kubectl_ok(&[
+        "get",
+        "widgets.v1beta1.shop.example.com",
+        "w1",
+        "-o",
+        "jsonpath={.apiVersion}",
+    ]);
+    assert_eq!(beta, "shop.example.com/v1beta1");
+    let (code, list) = s.raw("GET", "/apis/shop.example.com/v1/widgets", None, b"");
+    assert_eq!(code, 200);
+    assert_eq!(list["items"][0]["apiVersion"], "shop.example.com/v1");
+    let (code, watch) = s.raw(
+        "GET",
+        "/apis/shop.example.com/v1/namespaces/default/widgets?watch=1&timeoutSeconds=1",
+        None,
+        b"",
+    );
+    assert_eq!(code, 200);
+    assert_eq!(
+        watch["object"]["apiVersion"], "shop.example.com/v1",
+        "{watch}"
+    );
+}

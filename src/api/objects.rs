@@ -97,7 +97,20 @@ pub async fn handle(
         identity: caller.identity.clone(),
         manager,
     };
-    match (&method, path.name.as_deref(), path.subresource.as_deref()) {
+    // A deprecated CRD version warns on every request, as kube-apiserver does.
+    let deprecation: Vec<String> = def
+        .custom
+        .as_ref()
+        .filter(|c| c.version.deprecated)
+        .map(|c| {
+            c.version
+                .deprecation_warning
+                .clone()
+                .unwrap_or_else(|| format!("{} {} is deprecated", def.api_version(), def.kind))
+        })
+        .into_iter()
+        .collect();
+    let result = match (&method, path.name.as_deref(), path.subresource.as_deref()) {
         (&Method::GET, None, None) => {
             if path.legacy_watch || query.flag("watch") {
                 verb_ok("watch")?;
@@ -200,7 +213,8 @@ pub async fn handle(
         }
         (_, Some(_), Some(_)) => Err(ApiError::NoSuchPath),
         _ => Err(ApiError::MethodNotAllowed),
-    }
+    };
+    result.map(|r| with_warnings(r, &deprecation))
 }
 
 /// One request's view of the resource it addresses.
@@ -403,12 +417,15 @@ async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
 /// Writes one object in the form the client asked for.
 fn respond_object(ctx: &Ctx<'_>, code: StatusCode, json: &[u8]) -> Result<Response, ApiError> {
     match ctx.wanted {
-        Wanted::Json | Wanted::AggregatedDiscovery(_) | Wanted::Unsupported => {
-            Ok(bytes_response(code, json.to_vec(), "application/json"))
-        }
+        Wanted::Json | Wanted::AggregatedDiscovery(_) | Wanted::Unsupported => Ok(bytes_response(
+            code,
+            ctx.def.served_json(json).into_owned(),
+            "application/json",
+        )),
         Wanted::Yaml => {
-            let v: Value =
+            let mut v: Value =
                 serde_json::from_slice(json).map_err(|e| ApiError::Internal(e.to_string()))?;
+            ctx.def.set_served_version(&mut v);
             let text =
                 serde_saphyr::to_string(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
             Ok(bytes_response(code, text.into_bytes(), "application/yaml"))
@@ -619,7 +636,15 @@ async fn list(ctx: &Ctx<'_>, namespace: Option<&str>) -> Result<Response, ApiErr
             ))
         }
         Wanted::Yaml => {
-            let items: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
+            let items: Vec<Value> = page
+                .items
+                .iter()
+                .map(|o| {
+                    let mut v = o.value();
+                    ctx.def.set_served_version(&mut v);
+                    v
+                })
+                .collect();
             let v = json!({"kind": format!("{}List", ctx.def.kind), "apiVersion": ctx.def.api_version(), "metadata": list_meta, "items": items});
             let text =
                 serde_saphyr::to_string(&v).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -646,7 +671,7 @@ async fn list(ctx: &Ctx<'_>, namespace: Option<&str>) -> Result<Response, ApiErr
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(&o.json);
+                out.extend_from_slice(&ctx.def.served_json(&o.json));
             }
             out.extend_from_slice(b"]}");
             Ok(bytes_response(StatusCode::OK, out, "application/json"))

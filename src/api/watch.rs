@@ -57,7 +57,7 @@ impl Watcher {
                 out.extend_from_slice(b"{\"type\":\"");
                 out.extend_from_slice(kind.as_bytes());
                 out.extend_from_slice(b"\",\"object\":");
-                out.extend_from_slice(&obj.json);
+                out.extend_from_slice(&self.def.served_json(&obj.json));
                 out.extend_from_slice(b"}\n");
                 return Bytes::from(out);
             }

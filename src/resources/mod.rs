@@ -93,6 +93,38 @@ impl ResourceDef {
         self.storage_resource()
     }
 
+    /// A stored object's JSON as this version serves it. Objects of a custom resource keep
+    /// the apiVersion they were written with, and every served version of a CRD (conversion
+    /// `None`) shares one store key, so a read through another version gets its apiVersion
+    /// rewritten, as kube-apiserver's no-op converter does. Built-in kinds are returned as
+    /// stored.
+    pub fn served_json<'a>(&self, json: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        use std::borrow::Cow;
+        if self.custom.is_none() {
+            return Cow::Borrowed(json);
+        }
+        let needle = format!("\"apiVersion\":\"{}\"", self.api_version());
+        if json.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            return Cow::Borrowed(json);
+        }
+        match serde_json::from_slice::<serde_json::Value>(json) {
+            Ok(mut v) => {
+                self.set_served_version(&mut v);
+                serde_json::to_vec(&v).map_or(Cow::Borrowed(json), Cow::Owned)
+            }
+            Err(_) => Cow::Borrowed(json),
+        }
+    }
+
+    /// [`ResourceDef::served_json`] for a parsed object.
+    pub fn set_served_version(&self, v: &mut serde_json::Value) {
+        if self.custom.is_some()
+            && let Some(o) = v.as_object_mut()
+        {
+            o.insert("apiVersion".into(), self.api_version().into());
+        }
+    }
+
     /// Whether `verb` is served.
     pub fn allows(&self, verb: &str) -> bool {
         self.verbs.iter().any(|v| v == verb)
