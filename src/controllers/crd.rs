@@ -117,13 +117,7 @@ impl Controller for CrdController {
         }
         // A custom object of a terminating CRD went away: maybe the CRD can go now.
         match store.get(CRDS, "", &ev.resource) {
-            Some(c)
-                if c.value()
-                    .pointer("/metadata/deletionTimestamp")
-                    .is_some_and(|v| !v.is_null()) =>
-            {
-                vec![(String::new(), c.name.clone())]
-            }
+            Some(c) if c.deleting => vec![(String::new(), c.name.clone())],
             _ => vec![],
         }
     }

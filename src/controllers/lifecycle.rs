@@ -102,7 +102,7 @@ impl GarbageCollector {
 const GC_KEY: &str = "garbage-collector";
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 impl Controller for GarbageCollector {

@@ -104,7 +104,7 @@ impl ResourceDef {
             return Cow::Borrowed(json);
         }
         let needle = format!("\"apiVersion\":\"{}\"", self.api_version());
-        if json.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+        if memchr::memmem::find(json, needle.as_bytes()).is_some() {
             return Cow::Borrowed(json);
         }
         match serde_json::from_slice::<serde_json::Value>(json) {

@@ -366,11 +366,7 @@ fn find_unique(hay: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() {
         return None;
     }
-    let mut hits = hay
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(_, w)| *w == needle)
-        .map(|(at, _)| at);
+    let mut hits = memchr::memmem::find_iter(hay, needle);
     match (hits.next(), hits.next()) {
         (Some(at), None) => Some(at),
         _ => None,
