@@ -69,6 +69,83 @@ pub enum Command {
     Server(ServerArgs),
     /// Issue a client certificate for a user from the cluster CA and print a kubeconfig.
     Kubeconfig(KubeconfigArgs),
+    /// Run a simulated physical cluster: a vkube API server with simulated nodes, a
+    /// scheduler and kubelets (for demos and tests; pods never run).
+    Sim(SimArgs),
+}
+
+/// Flags of `vkube sim`.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Server flags.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The cluster's name: nodes are `<name>-node-<i>`.
+    #[arg(long, default_value = "sim")]
+    pub name: String,
+    /// How many simulated nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// CPU of each node (a quantity: `8`, `3500m`).
+    #[arg(long, default_value = "8")]
+    pub node_cpu: String,
+    /// Memory of each node (a quantity: `32Gi`).
+    #[arg(long, default_value = "32Gi")]
+    pub node_memory: String,
+    /// Pods per node.
+    #[arg(long, default_value_t = 110)]
+    pub node_pods: i64,
+}
+
+/// The simulation `args` asks for, checked.
+pub fn sim_settings(args: &SimArgs) -> Result<crate::sim::SimSettings, ConfigError> {
+    let bad = |field: &str, message: String| ConfigError::Invalid {
+        field: field.into(),
+        message,
+    };
+    if args.nodes == 0 || args.nodes > 1000 {
+        return Err(bad(
+            "--nodes",
+            format!("{} is not between 1 and 1000", args.nodes),
+        ));
+    }
+    if !crate::resources::validation::is_dns1123_label(&format!("{}-node-0", args.name)).is_empty()
+    {
+        return Err(bad(
+            "--name",
+            format!(
+                "{:?} does not make valid node names (lower-case letters, digits and '-')",
+                args.name
+            ),
+        ));
+    }
+    let cpu_millis = crate::sim::parse_quantity(&args.node_cpu, 1000);
+    if cpu_millis <= 0 {
+        return Err(bad(
+            "--node-cpu",
+            format!("{:?} is not a positive quantity", args.node_cpu),
+        ));
+    }
+    let memory_bytes = crate::sim::parse_quantity(&args.node_memory, 1);
+    if memory_bytes <= 0 {
+        return Err(bad(
+            "--node-memory",
+            format!("{:?} is not a positive quantity", args.node_memory),
+        ));
+    }
+    if args.node_pods <= 0 {
+        return Err(bad(
+            "--node-pods",
+            format!("{} is not positive", args.node_pods),
+        ));
+    }
+    Ok(crate::sim::SimSettings {
+        name: args.name.clone(),
+        nodes: args.nodes,
+        cpu_millis,
+        memory_bytes,
+        max_pods: args.node_pods,
+    })
 }
 
 /// Flags of `vkube kubeconfig`.
@@ -205,6 +282,8 @@ pub struct ValidatedConfig {
     pub node_port_range: String,
     /// Raft settings.
     pub raft: RaftSettings,
+    /// Set for `vkube sim`: the simulated nodes, scheduler and kubelets to run.
+    pub sim: Option<crate::sim::SimSettings>,
 }
 
 /// Validated Raft settings.
@@ -379,6 +458,7 @@ pub fn validate(file: FileConfig, args: &ServerArgs) -> Result<ValidatedConfig, 
             election_timeout_millis,
             snapshot_every,
         },
+        sim: None,
     })
 }
 

@@ -9,5 +9,6 @@ pub mod controllers;
 pub mod raft;
 pub mod resources;
 pub mod server;
+pub mod sim;
 pub mod store;
 pub mod tls;

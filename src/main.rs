@@ -5,12 +5,16 @@ use vkube::config::{self, Cli, Command, EXIT_BAD_CONFIG};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Server(args)) => args,
+    let resolved = match cli.command {
+        Some(Command::Server(args)) => config::resolve(&args),
         Some(Command::Kubeconfig(k)) => return issue_kubeconfig(&k),
-        None => cli.server,
+        Some(Command::Sim(sim)) => config::resolve(&sim.server).and_then(|mut cfg| {
+            cfg.sim = Some(config::sim_settings(&sim)?);
+            Ok(cfg)
+        }),
+        None => config::resolve(&cli.server),
     };
-    let cfg = match config::resolve(&args) {
+    let cfg = match resolved {
         Ok(c) => c,
         Err(e) => {
             eprintln!("vkube: {e}");

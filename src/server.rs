@@ -147,6 +147,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         )
         .map_err(|e| ServerError::Bootstrap(format!("service ranges: {e}")))?,
         ca_pem: pki.ca_pem.clone(),
+        simulated: cfg.sim.is_some(),
     });
     let api_ip = match client_host {
         IpAddr::V4(ip) => ip,
@@ -165,11 +166,23 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
     let shutdown = CancellationToken::new();
     // Leader-only work: with a single-member group this node is always the leader.
     crate::controllers::crd::spawn_registry_sync(state.clone(), shutdown.clone());
-    crate::controllers::start(
-        state.clone(),
-        crate::controllers::all(&state),
-        shutdown.clone(),
-    );
+    let mut controllers = crate::controllers::all(&state);
+    if let Some(sim) = &cfg.sim {
+        let now = jiff::Timestamp::now();
+        for i in 0..sim.nodes {
+            register_sim_node(&state, crate::sim::node_object(sim, i, now))
+                .await
+                .map_err(|e| ServerError::Bootstrap(format!("simulated node {i}: {e}")))?;
+        }
+        let sim = Arc::new(sim.clone());
+        controllers.push(Arc::new(crate::sim::SimScheduler));
+        controllers.push(Arc::new(crate::sim::SimKubelet(sim)));
+        tracing::info!(
+            nodes = cfg.sim.as_ref().map_or(0, |s| s.nodes),
+            "simulating a physical cluster"
+        );
+    }
+    crate::controllers::start(state.clone(), controllers, shutdown.clone());
     let task = tokio::spawn(api::serve(
         state,
         listener,
@@ -189,6 +202,25 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         raft,
         store,
     })
+}
+
+/// Registers a simulated node as a kubelet does: the object, then its status (a create
+/// never sets status).
+async fn register_sim_node(
+    state: &Arc<ApiState>,
+    node: serde_json::Value,
+) -> Result<(), api::error::ApiError> {
+    api::objects::ensure_exists(state, "", "v1", "nodes", "", node.clone()).await?;
+    let name = node["metadata"]["name"].as_str().unwrap_or_default();
+    let Some(stored) = state.store.get("nodes", "", name) else {
+        return Ok(());
+    };
+    let mut current = stored.value();
+    current["status"] = node["status"].clone();
+    api::objects::Internal::new(state, "", "v1", "nodes", "")?
+        .update(current, true)
+        .await
+        .map(|_| ())
 }
 
 /// What kube-apiserver and its controllers create at start: the system namespaces, the

@@ -13,6 +13,7 @@ pub mod body;
 pub mod deletion;
 pub mod discovery;
 pub mod error;
+pub mod logs;
 pub mod objects;
 pub mod openapi;
 pub mod openapi_v2;
@@ -69,6 +70,8 @@ pub struct ApiState {
     pub service_allocators: crate::controllers::services::ServiceAllocators,
     /// The cluster CA (PEM), published to every namespace as `kube-root-ca.crt`.
     pub ca_pem: String,
+    /// This is `vkube sim`: pod logs come from the simulated kubelet.
+    pub simulated: bool,
 }
 
 /// Errors of starting or running the server.

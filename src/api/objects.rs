@@ -211,6 +211,9 @@ pub async fn handle(
             let eviction = body::decode_object(content_type.as_deref(), &bytes)?;
             evict(&ctx, name, &eviction).await
         }
+        (&Method::GET, Some(name), Some("log")) if def.kind == "Pod" && def.group.is_empty() => {
+            pod_log(&ctx, name).await
+        }
         (_, Some(_), Some(_)) => Err(ApiError::NoSuchPath),
         _ => Err(ApiError::MethodNotAllowed),
     };
@@ -412,6 +415,27 @@ async fn get(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
         .get(&ctx.def.storage_resource(), &ctx.namespace, name)
         .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
     respond_object(ctx, StatusCode::OK, &obj.json)
+}
+
+/// `pods/<name>/log`.
+async fn pod_log(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
+    ensure_fresh(ctx).await?;
+    let pod = ctx
+        .app
+        .store
+        .get("pods", &ctx.namespace, name)
+        .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?
+        .value();
+    let opts = super::logs::options(&pod, ctx.query)?;
+    if ctx.app.simulated {
+        return Ok(super::logs::simulated(ctx.app, &pod, opts));
+    }
+    Err(ApiError::BadRequest(format!(
+        "pod {name} has no physical cluster serving its logs (no syncer runs for node {:?})",
+        pod.pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    )))
 }
 
 /// Writes one object in the form the client asked for.
@@ -2284,6 +2308,17 @@ impl<'a> Internal<'a> {
         Ok(finalize_namespace(&self.ctx(), &name, obj).await?.json)
     }
 
+    /// Binds pod `name` to `node` through the `binding` subresource.
+    pub async fn bind(&self, name: &str, node: &str) -> Result<(), ApiError> {
+        let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name}, "target": {"kind": "Node", "name": node}});
+        bind(&self.ctx(), name, &binding).await.map(|_| ())
+    }
+
+    /// Deletes at once (grace period 0), if the object still has `uid`.
+    pub async fn delete_now(&self, name: &str, uid: Option<String>) -> Result<(), ApiError> {
+        self.delete_with(name, uid, None, Some(0)).await
+    }
+
     /// Deletes (or marks) the object, if it still has `uid`.
     pub async fn delete(
         &self,
@@ -2291,7 +2326,20 @@ impl<'a> Internal<'a> {
         uid: Option<String>,
         propagation: Option<&str>,
     ) -> Result<(), ApiError> {
+        self.delete_with(name, uid, propagation, None).await
+    }
+
+    async fn delete_with(
+        &self,
+        name: &str,
+        uid: Option<String>,
+        propagation: Option<&str>,
+        grace: Option<i64>,
+    ) -> Result<(), ApiError> {
         let mut body = json!({});
+        if let Some(g) = grace {
+            body["gracePeriodSeconds"] = json!(g);
+        }
         if let Some(uid) = uid {
             body["preconditions"] = json!({"uid": uid});
         }

@@ -42,6 +42,8 @@ pub const SERVICES: Kind = Kind::new("", "v1", "services");
 pub const ENDPOINTS: Kind = Kind::new("", "v1", "endpoints");
 /// discovery.k8s.io/v1 endpointslices.
 pub const ENDPOINT_SLICES: Kind = Kind::new("discovery.k8s.io", "v1", "endpointslices");
+/// core/v1 nodes.
+pub const NODES: Kind = Kind::new("", "v1", "nodes");
 /// core/v1 events.
 pub const EVENTS: Kind = Kind::new("", "v1", "events");
 
@@ -88,6 +90,27 @@ pub enum Action {
         uid: Option<String>,
         /// `Background`, `Foreground`, `Orphan` (None = the kind's default).
         propagation: Option<&'static str>,
+    },
+    /// Bind the pod to `node` (the `binding` subresource), if it still has `uid`.
+    Bind {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        name: String,
+        /// The node.
+        node: String,
+    },
+    /// Delete at once (grace period 0): what a kubelet does once a pod's containers are
+    /// gone, and what finishes a graceful deletion.
+    DeleteNow {
+        /// Kind.
+        kind: Kind,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Precondition.
+        uid: Option<String>,
     },
     /// Record a core/v1 Event about `involved` (an object with apiVersion/kind/metadata).
     Event {

@@ -663,6 +663,7 @@ mod tests {
                         assert_eq!(*propagation, Some("Background"));
                         self.jobs.retain(|j| meta_str(j, "name") != name);
                     }
+                    Action::Bind { .. } | Action::DeleteNow { .. } => panic!("unexpected {a:?}"),
                     Action::Event {
                         reason,
                         message,

@@ -1594,6 +1594,7 @@ mod tests {
                             .retain(|p| controller_uid(p) != Some(owner.as_str()));
                     }
                 }
+                Action::Bind { .. } | Action::DeleteNow { .. } => panic!("unexpected {a:?}"),
                 Action::Event {
                     reason,
                     message,
@@ -1809,6 +1810,7 @@ mod tests {
                 Action::Update { .. } => "update",
                 Action::UpdateStatus { .. } => "status",
                 Action::Delete { .. } => "delete",
+                Action::Bind { .. } | Action::DeleteNow { .. } => "other",
                 Action::Event { .. } => "event",
             })
             .collect();

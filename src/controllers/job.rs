@@ -1407,6 +1407,7 @@ mod tests {
                         self.pods.remove(i);
                     }
                 }
+                Action::Bind { .. } | Action::DeleteNow { .. } => panic!("unexpected {a:?}"),
                 Action::Event {
                     reason,
                     message,

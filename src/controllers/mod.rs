@@ -341,6 +341,31 @@ pub async fn execute(app: &Arc<ApiState>, action: &Action) -> Result<(), ApiErro
             Err(ApiError::Conflict(..)) if uid.is_some() => Ok(()),
             Err(e) => Err(e),
         },
+        Action::Bind {
+            namespace,
+            name,
+            node,
+        } => match Internal::new(app, "", "v1", "pods", namespace)?
+            .bind(name, node)
+            .await
+        {
+            // Bound meanwhile (a conflict) or gone: the next reconcile sees which.
+            Ok(()) | Err(ApiError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        },
+        Action::DeleteNow {
+            kind,
+            namespace,
+            name,
+            uid,
+        } => match Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
+            .delete_now(name, uid.clone())
+            .await
+        {
+            Ok(()) | Err(ApiError::NotFound(_)) => Ok(()),
+            Err(ApiError::Conflict(..)) if uid.is_some() => Ok(()),
+            Err(e) => Err(e),
+        },
         Action::Event {
             involved,
             event_type,

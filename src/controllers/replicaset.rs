@@ -822,6 +822,7 @@ mod tests {
                 Action::Update { object, .. } => format!("update {}", meta(object, "name")),
                 Action::UpdateStatus { object, .. } => format!("status {}", meta(object, "name")),
                 Action::Delete { name, .. } => format!("delete {name}"),
+                Action::Bind { .. } | Action::DeleteNow { .. } => panic!("unexpected {a:?}"),
                 Action::Event {
                     reason, message, ..
                 } => format!("event {reason}: {message}"),

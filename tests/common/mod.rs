@@ -12,6 +12,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     pub port: u16,
+    command: &'static str,
     extra_args: Vec<String>,
 }
 
@@ -40,11 +41,22 @@ impl Server {
 
     /// Starts a server with extra flags.
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_command("server", extra)
+    }
+
+    /// Starts `vkube sim` (a simulated physical cluster) with extra flags.
+    #[allow(dead_code)]
+    pub fn start_sim(extra: &[&str]) -> Server {
+        Server::start_command("sim", extra)
+    }
+
+    fn start_command(command: &'static str, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             dir,
             child: None,
             port: free_port(),
+            command,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
         };
         s.spawn();
@@ -67,7 +79,7 @@ impl Server {
             .open(self.dir.path().join("server.log"))
             .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_vkube"))
-            .arg("server")
+            .arg(self.command)
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
