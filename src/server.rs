@@ -148,6 +148,10 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         .map_err(|e| ServerError::Bootstrap(format!("service ranges: {e}")))?,
         ca_pem: pki.ca_pem.clone(),
         simulated: cfg.sim.is_some(),
+        service_account_tokens: api::tokens::ServiceAccountTokens::load_or_create(
+            &cfg.data_dir.join("pki"),
+        )
+        .map_err(|e| ServerError::Bootstrap(e.to_string()))?,
     });
     let api_ip = match client_host {
         IpAddr::V4(ip) => ip,

@@ -261,3 +261,102 @@ fn rbac_view_user_reads_but_does_not_write() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A token from the TokenRequest API authenticates a kube-rs client as its ServiceAccount,
+/// with the rights RBAC gives that account, until the account is deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_account_tokens_authenticate_with_their_rbac_rights() {
+    use k8s_openapi::api::core::v1::{Pod, Secret};
+    use kube::api::{Api, ListParams};
+
+    let s = Server::start();
+    s.kubectl_ok(&["create", "serviceaccount", "robot"]);
+    s.kubectl_ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get,list",
+        "--resource=pods",
+    ]);
+    s.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "robot-reads-pods",
+        "--role=pod-reader",
+        "--serviceaccount=default:robot",
+    ]);
+    let token = s
+        .kubectl_ok(&["create", "token", "robot", "--duration=20m"])
+        .trim()
+        .to_string();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    // Bad durations get upstream's validation message.
+    let err = s.kubectl_err(&["create", "token", "robot", "--duration=1m"]);
+    assert!(
+        err.contains("may not specify a duration less than 10 minutes"),
+        "{err}"
+    );
+
+    // TokenReview says who it is.
+    let review = format!(
+        r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{token}"}}}}"#
+    );
+    let (code, out) = s.raw(
+        "POST",
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        Some("application/json"),
+        review.as_bytes(),
+    );
+    assert_eq!(code, 201, "{out}");
+    assert_eq!(out["status"]["authenticated"], true, "{out}");
+    assert_eq!(
+        out["status"]["user"]["username"],
+        "system:serviceaccount:default:robot"
+    );
+
+    // A kube-rs client with only the token.
+    let kc = kube::config::Kubeconfig::read_from(s.kubeconfig()).expect("kubeconfig");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("config");
+    cfg.auth_info = kube::config::AuthInfo {
+        token: Some(token.clone().into()),
+        ..Default::default()
+    };
+    let client = kube::Client::try_from(cfg.clone()).expect("client");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.list(&ListParams::default())
+        .await
+        .expect("the role lets it list pods");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    match secrets.list(&ListParams::default()).await {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!(e.code, 403);
+            assert_eq!(
+                e.message,
+                "secrets is forbidden: User \"system:serviceaccount:default:robot\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\""
+            );
+        }
+        other => panic!("secrets must be forbidden: {other:?}"),
+    }
+
+    // A tampered token is rejected.
+    let mut bad = cfg.clone();
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    bad.auth_info.token = Some(forged.into());
+    let forged_pods: Api<Pod> =
+        Api::namespaced(kube::Client::try_from(bad).expect("client"), "default");
+    match forged_pods.list(&ListParams::default()).await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 401),
+        other => panic!("a forged token must be rejected: {other:?}"),
+    }
+
+    // Deleting the ServiceAccount invalidates its tokens.
+    s.kubectl_ok(&["delete", "serviceaccount", "robot"]);
+    match pods.list(&ListParams::default()).await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 401),
+        other => panic!("the token of a deleted account must be rejected: {other:?}"),
+    }
+}

@@ -1,5 +1,6 @@
 //! Authentication: verified client certificates (user = CN, groups = O) and static bearer
-//! tokens from the config. Anything else presented is 401; nothing presented is anonymous.
+//! tokens from the config, then ServiceAccount tokens (see `tokens`). Anything else
+//! presented is 401; nothing presented is anonymous.
 
 use std::collections::HashMap;
 
@@ -19,7 +20,8 @@ pub struct Identity {
 }
 
 impl Identity {
-    fn new(user: String, mut groups: Vec<String>) -> Identity {
+    /// An identity; `system:authenticated` is added to the groups.
+    pub fn new(user: String, mut groups: Vec<String>) -> Identity {
         if !groups.iter().any(|g| g == "system:authenticated") {
             groups.push("system:authenticated".into());
         }
@@ -50,10 +52,12 @@ impl Authenticator {
 
     /// The caller's identity: a verified client certificate wins, then a bearer token.
     /// `Ok(None)` = no credentials; a bad token is 401.
+    /// `other_tokens` resolves bearer tokens that are not static (ServiceAccount tokens).
     pub fn authenticate(
         &self,
         tls: Option<&TlsInfo>,
         headers: &HeaderMap,
+        other_tokens: impl FnOnce(&str) -> Option<Identity>,
     ) -> Result<Option<Identity>, ApiError> {
         if let Some(info) = tls
             && let Some(leaf) = info.peer_certificates.first()
@@ -75,6 +79,7 @@ impl Authenticator {
                 self.tokens
                     .get(token)
                     .cloned()
+                    .or_else(|| other_tokens(token))
                     .map(Some)
                     .ok_or(ApiError::Unauthorized)
             }
@@ -94,12 +99,18 @@ mod tests {
             groups: vec!["dev".into()],
         }]);
         let mut h = HeaderMap::new();
-        assert_eq!(auth.authenticate(None, &h).expect("anonymous"), None);
+        assert_eq!(
+            auth.authenticate(None, &h, |_| None).expect("anonymous"),
+            None
+        );
         h.insert(
             header::AUTHORIZATION,
             "Bearer 0123456789abcdef".parse().expect("hv"),
         );
-        let id = auth.authenticate(None, &h).expect("ok").expect("identity");
+        let id = auth
+            .authenticate(None, &h, |_| None)
+            .expect("ok")
+            .expect("identity");
         assert_eq!(id.user, "alice");
         assert_eq!(
             id.groups,
@@ -107,7 +118,7 @@ mod tests {
         );
         h.insert(header::AUTHORIZATION, "Bearer wrong".parse().expect("hv"));
         assert!(matches!(
-            auth.authenticate(None, &h),
+            auth.authenticate(None, &h, |_| None),
             Err(ApiError::Unauthorized)
         ));
     }

@@ -23,8 +23,10 @@ pub mod rbac;
 pub mod request;
 pub mod scale;
 pub mod selector;
+pub mod service_account_token;
 pub mod strategic_merge;
 pub mod table;
+pub mod tokens;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -70,6 +72,8 @@ pub struct ApiState {
     pub service_allocators: crate::controllers::services::ServiceAllocators,
     /// The cluster CA (PEM), published to every namespace as `kube-root-ca.crt`.
     pub ca_pem: String,
+    /// Signs and verifies ServiceAccount tokens.
+    pub service_account_tokens: tokens::ServiceAccountTokens,
     /// This is `vkube sim`: pod logs come from the simulated kubelet.
     pub simulated: bool,
 }
@@ -150,7 +154,11 @@ async fn handle(State(app): State<Arc<ApiState>>, req: Request) -> Response {
 
 async fn handle_inner(app: &Arc<ApiState>, req: Request) -> Result<Response, ApiError> {
     let tls = req.extensions().get::<Arc<TlsInfo>>().cloned();
-    let identity = app.auth.authenticate(tls.as_deref(), req.headers())?;
+    let identity = app
+        .auth
+        .authenticate(tls.as_deref(), req.headers(), |token| {
+            app.service_account_tokens.authenticate(&app.store, token)
+        })?;
     let path = req.uri().path().to_string();
     let route = request::parse_path(&path).ok_or(ApiError::NoSuchPath)?;
     let public = matches!(route, Route::Version | Route::Health);

@@ -211,6 +211,19 @@ pub async fn handle(
             let eviction = body::decode_object(content_type.as_deref(), &bytes)?;
             evict(&ctx, name, &eviction).await
         }
+        (&Method::POST, Some(name), Some("token"))
+            if def.kind == "ServiceAccount" && def.group.is_empty() =>
+        {
+            let bytes = body::read(req.into_body()).await?;
+            let request = body::decode_object(content_type.as_deref(), &bytes)?;
+            let out = app.service_account_tokens.token_request(
+                &app.store,
+                &ctx.namespace,
+                name,
+                &request,
+            )?;
+            Ok(json_response(StatusCode::CREATED, &out))
+        }
         (&Method::GET, Some(name), Some("log")) if def.kind == "Pod" && def.group.is_empty() => {
             pod_log(&ctx, name).await
         }
@@ -2197,13 +2210,19 @@ async fn evict(ctx: &Ctx<'_>, name: &str, eviction: &Value) -> Result<Response, 
 fn review(ctx: &Ctx<'_>, caller: &Caller, mut obj: Value) -> Result<Response, ApiError> {
     check_type(ctx, &mut obj)?;
     let identity = caller.identity.as_ref().ok_or(ApiError::Unauthorized)?;
-    let status = super::authz::review_status(
-        &ctx.app.store,
-        identity,
-        &ctx.def.kind,
-        &obj,
-        &ctx.namespace,
-    )?;
+    let status = if ctx.def.kind == "TokenReview" {
+        ctx.app
+            .service_account_tokens
+            .token_review(&ctx.app.store, &obj)?
+    } else {
+        super::authz::review_status(
+            &ctx.app.store,
+            identity,
+            &ctx.def.kind,
+            &obj,
+            &ctx.namespace,
+        )?
+    };
     if let Some(o) = obj.as_object_mut() {
         o.insert("status".into(), status);
         o.entry("metadata").or_insert_with(|| json!({}));

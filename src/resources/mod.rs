@@ -195,6 +195,7 @@ const REVIEWS: &[(&str, &str, &str, &str, bool)] = &[
     ("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", false),
     ("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),
     ("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false),
+    ("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false),
 ];
 
 /// The order groups appear in discovery (kube-apiserver's priority order, roughly).
