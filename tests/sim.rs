@@ -108,3 +108,134 @@ fn simulated_nodes_schedule_run_complete_and_log() {
     // Deleting a bound pod: the kubelet finishes the graceful deletion at once.
     s.kubectl_ok(&["delete", "pod", &pod, "--wait=true", "--timeout=20s"]);
 }
+
+const STATEFUL_SET: &str = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 3
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: "postgres:16"}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+"#;
+
+const DAEMON_SET: &str = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: "agent:1"}]
+"#;
+
+/// StatefulSets and DaemonSets on simulated nodes: stable names, claims, ordered scale-down,
+/// rolling updates; one daemon pod per node.
+#[test]
+fn stateful_and_daemon_sets_on_simulated_nodes() {
+    let s = Server::start_sim(&["--nodes", "2"]);
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(STATEFUL_SET));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.kubectl_ok(&["rollout", "status", "sts/db", "--timeout=60s"]);
+    let pods = s.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=db",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    assert_eq!(pods, "db-0 db-1 db-2");
+    // Ordered creation: each pod was created after its predecessor was Ready.
+    let created = |name: &str| -> String {
+        s.kubectl_ok(&[
+            "get",
+            "pod",
+            name,
+            "-o",
+            "jsonpath={.metadata.creationTimestamp}",
+        ])
+    };
+    assert!(created("db-0") <= created("db-1") && created("db-1") <= created("db-2"));
+    let claims = s.kubectl_ok(&["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"]);
+    assert_eq!(claims, "data-db-0 data-db-1 data-db-2");
+    let volume = s.kubectl_ok(&[
+        "get",
+        "pod",
+        "db-1",
+        "-o",
+        "jsonpath={.spec.volumes[?(@.name==\"data\")].persistentVolumeClaim.claimName} {.spec.hostname} {.spec.subdomain}",
+    ]);
+    assert_eq!(volume, "data-db-1 db-1 db");
+
+    // A rolling update replaces every pod, highest ordinal first.
+    s.kubectl_ok(&["set", "image", "sts/db", "db=postgres:17"]);
+    s.kubectl_ok(&["rollout", "status", "sts/db", "--timeout=60s"]);
+    let images = s.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=db",
+        "-o",
+        "jsonpath={.items[*].spec.containers[0].image}",
+    ]);
+    assert_eq!(images, "postgres:17 postgres:17 postgres:17");
+    let history = s.kubectl_ok(&["rollout", "history", "sts/db"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+
+    // Scale down removes the highest ordinals and keeps their claims (Retain).
+    s.kubectl_ok(&["scale", "sts/db", "--replicas=1"]);
+    wait_for(Duration::from_secs(30), "db-1 and db-2 gone", || {
+        let pods = s.kubectl_ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=db",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]);
+        (pods == "db-0").then_some(())
+    });
+    let claims = s.kubectl_ok(&["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"]);
+    assert_eq!(claims, "data-db-0 data-db-1 data-db-2");
+
+    // A DaemonSet puts one pod on each node.
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(DAEMON_SET));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.kubectl_ok(&["rollout", "status", "ds/agent", "--timeout=60s"]);
+    let nodes = s.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=agent",
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ]);
+    let mut nodes: Vec<&str> = nodes.split_whitespace().collect();
+    nodes.sort();
+    assert_eq!(nodes, ["sim-node-0", "sim-node-1"]);
+    let ds = s.kubectl_ok(&["get", "ds", "agent", "--no-headers"]);
+    assert!(
+        ds.split_whitespace().take(6).collect::<Vec<_>>() == ["agent", "2", "2", "2", "2", "2"],
+        "{ds}"
+    );
+}

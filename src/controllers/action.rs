@@ -46,6 +46,14 @@ pub const ENDPOINT_SLICES: Kind = Kind::new("discovery.k8s.io", "v1", "endpoints
 pub const NODES: Kind = Kind::new("", "v1", "nodes");
 /// core/v1 events.
 pub const EVENTS: Kind = Kind::new("", "v1", "events");
+/// apps/v1 statefulsets.
+pub const STATEFUL_SETS: Kind = Kind::new("apps", "v1", "statefulsets");
+/// apps/v1 daemonsets.
+pub const DAEMON_SETS: Kind = Kind::new("apps", "v1", "daemonsets");
+/// apps/v1 controllerrevisions.
+pub const CONTROLLER_REVISIONS: Kind = Kind::new("apps", "v1", "controllerrevisions");
+/// core/v1 persistentvolumeclaims.
+pub const PVCS: Kind = Kind::new("", "v1", "persistentvolumeclaims");
 
 /// One change a controller wants.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,6 +20,7 @@ pub mod action;
 pub mod crd;
 pub mod cron;
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod gc;
 pub mod job;
@@ -27,6 +28,7 @@ pub mod lifecycle;
 pub mod namespace;
 pub mod replicaset;
 pub mod services;
+pub mod statefulset;
 pub mod workloads;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -175,6 +177,8 @@ pub fn all(app: &Arc<ApiState>) -> Vec<Arc<dyn Controller>> {
         Arc::new(lifecycle::ServiceAccountController(app.clone())),
         Arc::new(workloads::ReplicaSetController),
         Arc::new(workloads::DeploymentController),
+        Arc::new(workloads::StatefulSetController),
+        Arc::new(workloads::DaemonSetController),
         Arc::new(workloads::JobController),
         Arc::new(workloads::CronJobController),
         Arc::new(workloads::EndpointsController),

@@ -264,7 +264,7 @@ fn new_pods(
 
 /// `<name>-` when that is a valid name prefix, else `<name>`; cut to leave room for the
 /// random suffix, as the API server does.
-fn generate_name_prefix(name: &str) -> String {
+pub(crate) fn generate_name_prefix(name: &str) -> String {
     let dashed = format!("{name}-");
     let base = if dashed.len() <= 253 {
         dashed
@@ -275,7 +275,7 @@ fn generate_name_prefix(name: &str) -> String {
 }
 
 /// Five characters of [`NAME_ALPHABET`] derived from `seed`.
-fn name_suffix(seed: &str) -> String {
+pub(crate) fn name_suffix(seed: &str) -> String {
     let mut h = fnv1a32(seed.as_bytes());
     let base = NAME_ALPHABET.len() as u32;
     (0..5)

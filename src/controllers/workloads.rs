@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Controller, ObjKey, Plan, cronjob, deployment, job, replicaset};
+use super::{
+    Controller, ObjKey, Plan, cronjob, daemonset, deployment, job, replicaset, statefulset,
+};
 use crate::store::{Store, StoredObject, WatchEvent};
 
 const PODS: &str = "pods";
@@ -309,6 +311,109 @@ impl Controller for EndpointsController {
         Plan {
             actions: super::services::endpoints_for(&svc, &pods, endpoints.as_ref(), &slices),
             requeue_after: None,
+        }
+    }
+}
+
+const STATEFUL_SETS: &str = "statefulsets.apps";
+const DAEMON_SETS: &str = "daemonsets.apps";
+const CONTROLLER_REVISIONS: &str = "controllerrevisions.apps";
+const PVCS: &str = "persistentvolumeclaims";
+
+/// The StatefulSet controller.
+pub struct StatefulSetController;
+
+impl Controller for StatefulSetController {
+    fn name(&self) -> &'static str {
+        statefulset::CONTROLLER_NAME
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        let ns = &ev.object.namespace;
+        match &*ev.resource {
+            STATEFUL_SETS => vec![(ns.clone(), ev.object.name.clone())],
+            PODS | CONTROLLER_REVISIONS => {
+                let obj = ev.object.value();
+                match controller_of(&obj, "StatefulSet") {
+                    Some(owner) => vec![(ns.clone(), owner)],
+                    None if !has_controller(&obj) && &*ev.resource == PODS => {
+                        keys_in(store, STATEFUL_SETS, ns)
+                    }
+                    None => vec![],
+                }
+            }
+            // Claims are named `<template>-<set>-<ordinal>`: wake the set whose name fits.
+            PVCS => statefulset::parent_and_ordinal(&ev.object.name)
+                .map(|_| {
+                    keys_in(store, STATEFUL_SETS, ns)
+                        .into_iter()
+                        .filter(|(_, set)| ev.object.name.contains(&format!("-{set}-")))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, STATEFUL_SETS)
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(sts) = store.get(STATEFUL_SETS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let sts = sts.value();
+        let pods = objects_with(store, PODS, &key.0, &match_labels(&sts));
+        let pvcs = objects_with(store, PVCS, &key.0, &[]);
+        let revisions = objects_with(store, CONTROLLER_REVISIONS, &key.0, &[]);
+        Plan {
+            actions: statefulset::reconcile(&sts, &pods, &pvcs, &revisions, now),
+            requeue_after: statefulset::requeue_after(&sts, &pods, now),
+        }
+    }
+}
+
+/// The DaemonSet controller: one pod per eligible virtual node.
+pub struct DaemonSetController;
+
+impl Controller for DaemonSetController {
+    fn name(&self) -> &'static str {
+        daemonset::CONTROLLER_NAME
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        let ns = &ev.object.namespace;
+        match &*ev.resource {
+            DAEMON_SETS => vec![(ns.clone(), ev.object.name.clone())],
+            PODS => match controller_of(&ev.object.value(), "DaemonSet") {
+                Some(owner) => vec![(ns.clone(), owner)],
+                None => vec![],
+            },
+            "nodes" => all_keys(store, DAEMON_SETS),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, DAEMON_SETS)
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(ds) = store.get(DAEMON_SETS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let ds = ds.value();
+        let pods = objects_with(store, PODS, &key.0, &match_labels(&ds));
+        let nodes: Vec<Value> = store
+            .list("nodes", None, None, 0, &|_| true)
+            .items
+            .iter()
+            .map(|o| o.value())
+            .collect();
+        Plan {
+            actions: daemonset::reconcile(&ds, &pods, &nodes, now),
+            requeue_after: daemonset::requeue_after(&ds, &pods, now),
         }
     }
 }
