@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::api::ApiState;
 use crate::api::error::ApiError;
 use crate::api::request::Query;
+use crate::controllers::replicaset::meta;
 
 /// How a log is asked for (`PodLogOptions`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,13 +184,6 @@ fn text(body: Body) -> Response {
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     resp
-}
-
-fn meta<'v>(obj: &'v Value, field: &str) -> &'v str {
-    obj.get("metadata")
-        .and_then(|m| m.get(field))
-        .and_then(Value::as_str)
-        .unwrap_or("")
 }
 
 #[cfg(test)]

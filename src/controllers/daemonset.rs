@@ -70,7 +70,7 @@ use crate::controllers::action::{Action, DAEMON_SETS, PODS};
 use crate::controllers::replicaset::{
     Claim, claim, controller_ref_to, creation_time, generate_name_prefix, int_at, involved,
     is_deleting, is_empty_value, is_pod_available, is_pod_ready, labels, meta, meta_map,
-    name_suffix, omit_zero_fields, selector_is_empty, selector_matches, status_eq, with_owner,
+    name_suffix, omit_zero_fields, selector_is_empty, selector_matches, status_update, with_owner,
     without_owner,
 };
 use crate::controllers::statefulset::{REVISION_LABEL, revision_data, revision_hash};
@@ -235,17 +235,7 @@ pub fn reconcile(ds: &Value, pods: &[Value], nodes: &[Value], now: Timestamp) ->
     }
 
     let status = daemon_set_status(ds, &by_node, &fits, &hash, generation, now);
-    if !status_eq(ds.get("status").unwrap_or(&Value::Null), &status) {
-        let mut object = ds.clone();
-        if let Some(o) = object.as_object_mut() {
-            o.insert("status".into(), status);
-        }
-        actions.push(Action::UpdateStatus {
-            kind: DAEMON_SETS,
-            namespace: ns.to_string(),
-            object,
-        });
-    }
+    actions.extend(status_update(ds, DAEMON_SETS, status));
     actions
 }
 

@@ -134,18 +134,28 @@ pub fn reconcile(rs: &Value, pods: &[Value], now: Timestamp) -> Vec<Action> {
     }
 
     let status = replica_set_status(rs, &claimed, now);
-    if !status_eq(rs.get("status").unwrap_or(&Value::Null), &status) {
-        let mut object = rs.clone();
-        if let Some(o) = object.as_object_mut() {
-            o.insert("status".into(), status);
-        }
-        actions.push(Action::UpdateStatus {
-            kind: REPLICA_SETS,
-            namespace: ns.to_string(),
-            object,
-        });
-    }
+    actions.extend(status_update(rs, REPLICA_SETS, status));
     actions
+}
+
+/// An `UpdateStatus` of `obj` to `status`, unless that is what it has.
+pub(crate) fn status_update(
+    obj: &Value,
+    kind: crate::controllers::action::Kind,
+    status: Value,
+) -> Option<Action> {
+    if status_eq(obj.get("status").unwrap_or(&Value::Null), &status) {
+        return None;
+    }
+    let mut object = obj.clone();
+    if let Some(o) = object.as_object_mut() {
+        o.insert("status".into(), status);
+    }
+    Some(Action::UpdateStatus {
+        kind,
+        namespace: meta(obj, "namespace").to_string(),
+        object,
+    })
 }
 
 /// When to reconcile `rs` again without an event: the moment its next ready pod has been

@@ -81,7 +81,7 @@ use crate::controllers::action::{Action, CONTROLLER_REVISIONS, Kind, PODS, PVCS,
 use crate::controllers::replicaset::{
     Claim, claim, controller_ref_to, controller_uid, creation_time, int_at, involved, is_deleting,
     is_empty_value, is_pod_available, is_pod_ready, labels, meta, omit_zero_fields,
-    selector_matches, semantic_eq, status_eq, with_owner, without_owner,
+    selector_matches, semantic_eq, status_update, with_owner, without_owner,
 };
 
 /// The reporting component of the events.
@@ -190,17 +190,7 @@ pub fn reconcile(
     }
 
     let status = status_value(sts, &revs, status);
-    if !status_eq(sts.get("status").unwrap_or(&Value::Null), &status) {
-        let mut object = sts.clone();
-        if let Some(o) = object.as_object_mut() {
-            o.insert("status".into(), status);
-        }
-        actions.push(Action::UpdateStatus {
-            kind: STATEFUL_SETS,
-            namespace: ns.to_string(),
-            object,
-        });
-    }
+    actions.extend(status_update(sts, STATEFUL_SETS, status));
     actions
 }
 

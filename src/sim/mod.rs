@@ -23,6 +23,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::controllers::action::{Action, NODES, PODS};
+use crate::controllers::replicaset::meta;
 use crate::controllers::{Controller, ObjKey, Plan};
 use crate::store::{Store, WatchEvent};
 
@@ -119,13 +120,6 @@ fn seconds(t: Timestamp) -> String {
     Timestamp::from_second(t.as_second())
         .unwrap_or(t)
         .to_string()
-}
-
-fn meta<'v>(obj: &'v Value, field: &str) -> &'v str {
-    obj.get("metadata")
-        .and_then(|m| m.get(field))
-        .and_then(Value::as_str)
-        .unwrap_or("")
 }
 
 fn node_name(pod: &Value) -> &str {
