@@ -119,14 +119,14 @@ pub fn sim_settings(args: &SimArgs) -> Result<crate::sim::SimSettings, ConfigErr
             ),
         ));
     }
-    let cpu_millis = crate::sim::parse_quantity(&args.node_cpu, 1000);
+    let cpu_millis = crate::scheduler::parse_quantity(&args.node_cpu, 1000);
     if cpu_millis <= 0 {
         return Err(bad(
             "--node-cpu",
             format!("{:?} is not a positive quantity", args.node_cpu),
         ));
     }
-    let memory_bytes = crate::sim::parse_quantity(&args.node_memory, 1);
+    let memory_bytes = crate::scheduler::parse_quantity(&args.node_memory, 1);
     if memory_bytes <= 0 {
         return Err(bad(
             "--node-memory",
@@ -186,6 +186,21 @@ pub struct ServerArgs {
     /// Where to write the admin kubeconfig [default: ./kubeconfig.yaml].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
+    /// The kubeconfig of one physical cluster whose nodes run the virtual pods (the
+    /// one-cluster form of `clusters:` in the config file).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --kubeconfig: its context [default: the current context].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// With --kubeconfig: the namespace of the physical cluster that holds the virtual pods
+    /// [default: vkube].
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// This virtual cluster's id, part of every name it writes to physical clusters
+    /// [default: vkube].
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
 }
 
 /// The config file as written (every field optional; flags and defaults fill the rest).
@@ -201,6 +216,46 @@ pub struct FileConfig {
     /// The Raft group.
     #[serde(default)]
     pub raft: RaftSection,
+    /// This virtual cluster's id (part of every name written to physical clusters).
+    pub id: Option<String>,
+    /// The physical clusters that run the virtual pods.
+    #[serde(default)]
+    pub clusters: Vec<ClusterSection>,
+}
+
+/// One entry of `clusters:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterSection {
+    /// The cluster's name (its virtual node's name).
+    pub name: String,
+    /// Path of its kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The kubeconfig context [default: current].
+    pub context: Option<String>,
+    /// Target namespace [default: vkube].
+    pub namespace: Option<String>,
+    /// Create the namespace if missing [default: true].
+    pub create_namespace: Option<bool>,
+    /// Labels of its virtual node (region, zone, anything).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Taints of its virtual node.
+    #[serde(default)]
+    pub taints: Vec<TaintSection>,
+}
+
+/// A taint.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TaintSection {
+    /// Key.
+    pub key: String,
+    /// Value.
+    #[serde(default)]
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: String,
 }
 
 /// `server:` section.
@@ -284,6 +339,10 @@ pub struct ValidatedConfig {
     pub raft: RaftSettings,
     /// Set for `vkube sim`: the simulated nodes, scheduler and kubelets to run.
     pub sim: Option<crate::sim::SimSettings>,
+    /// This virtual cluster's id.
+    pub id: String,
+    /// The physical clusters, checked (their kubeconfigs load).
+    pub clusters: Vec<crate::syncer::PhysicalCluster>,
 }
 
 /// Validated Raft settings.
@@ -443,6 +502,46 @@ pub fn validate(file: FileConfig, args: &ServerArgs) -> Result<ValidatedConfig, 
         return Err(invalid("raft.snapshotEvery", "must be at least 100"));
     }
 
+    let id = args
+        .id
+        .clone()
+        .or(file.id)
+        .unwrap_or_else(|| "vkube".to_string());
+    if !crate::resources::validation::is_dns1123_label(&id).is_empty() || id.len() > 20 {
+        return Err(invalid(
+            if args.id.is_some() { "--id" } else { "id" },
+            &format!(
+                "{id:?} must be a DNS label of at most 20 characters (lower-case letters, digits, '-')"
+            ),
+        ));
+    }
+    let mut sections = file.clusters;
+    if let Some(kc) = &args.kubeconfig {
+        sections.push(ClusterSection {
+            name: "physical".into(),
+            kubeconfig: kc.clone(),
+            context: args.context.clone(),
+            namespace: args.namespace.clone(),
+            ..ClusterSection::default()
+        });
+    }
+    let mut clusters = Vec::new();
+    for (i, c) in sections.into_iter().enumerate() {
+        let field = format!("clusters[{i}]");
+        let cluster = crate::syncer::PhysicalCluster::from_section(c)
+            .map_err(|(f, m)| invalid(&format!("{field}.{f}"), &m))?;
+        if clusters
+            .iter()
+            .any(|o: &crate::syncer::PhysicalCluster| o.name == cluster.name)
+        {
+            return Err(invalid(
+                &format!("{field}.name"),
+                &format!("{:?} is the name of an earlier cluster", cluster.name),
+            ));
+        }
+        clusters.push(cluster);
+    }
+
     Ok(ValidatedConfig {
         listen,
         data_dir,
@@ -459,6 +558,8 @@ pub fn validate(file: FileConfig, args: &ServerArgs) -> Result<ValidatedConfig, 
             snapshot_every,
         },
         sim: None,
+        id,
+        clusters,
     })
 }
 

@@ -148,6 +148,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         .map_err(|e| ServerError::Bootstrap(format!("service ranges: {e}")))?,
         ca_pem: pki.ca_pem.clone(),
         simulated: cfg.sim.is_some(),
+        syncers: crate::syncer::Syncers::default(),
         service_account_tokens: api::tokens::ServiceAccountTokens::load_or_create(
             &cfg.data_dir.join("pki"),
         )
@@ -179,12 +180,23 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
                 .map_err(|e| ServerError::Bootstrap(format!("simulated node {i}: {e}")))?;
         }
         let sim = Arc::new(sim.clone());
-        controllers.push(Arc::new(crate::sim::SimScheduler));
+        controllers.push(Arc::new(crate::scheduler::Scheduler));
         controllers.push(Arc::new(crate::sim::SimKubelet(sim)));
         tracing::info!(
             nodes = cfg.sim.as_ref().map_or(0, |s| s.nodes),
             "simulating a physical cluster"
         );
+    }
+    if !cfg.clusters.is_empty() {
+        controllers.push(Arc::new(crate::scheduler::Scheduler));
+        for cluster in &cfg.clusters {
+            crate::syncer::spawn(
+                state.clone(),
+                cluster.clone(),
+                cfg.id.clone(),
+                shutdown.clone(),
+            );
+        }
     }
     crate::controllers::start(state.clone(), controllers, shutdown.clone());
     let task = tokio::spawn(api::serve(

@@ -74,6 +74,8 @@ pub struct ApiState {
     pub ca_pem: String,
     /// Signs and verifies ServiceAccount tokens.
     pub service_account_tokens: tokens::ServiceAccountTokens,
+    /// The syncers of the physical clusters (streaming subresources go through them).
+    pub syncers: crate::syncer::Syncers,
     /// This is `vkube sim`: pod logs come from the simulated kubelet.
     pub simulated: bool,
 }

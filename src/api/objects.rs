@@ -443,6 +443,28 @@ async fn pod_log(ctx: &Ctx<'_>, name: &str) -> Result<Response, ApiError> {
     if ctx.app.simulated {
         return Ok(super::logs::simulated(ctx.app, &pod, opts));
     }
+    let node = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if let Some(physical) = ctx.app.syncers.for_node(node) {
+        let id = ctx.app.syncers.vcluster_id();
+        let pname = crate::syncer::translate::physical_name(name, &ctx.namespace, &id);
+        let mut q = vec![("container", opts.container.clone())];
+        for (k, on) in [("follow", opts.follow), ("timestamps", opts.timestamps)] {
+            if on {
+                q.push((k, "true".into()));
+            }
+        }
+        if let Some(t) = opts.tail {
+            q.push(("tailLines", t.to_string()));
+        }
+        let query = serde_urlencoded::to_string(&q).unwrap_or_default();
+        return physical
+            .pod_log(&pname, &query)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()));
+    }
     Err(ApiError::BadRequest(format!(
         "pod {name} has no physical cluster serving its logs (no syncer runs for node {:?})",
         pod.pointer("/spec/nodeName")

@@ -1,0 +1,355 @@
+//! Placement: which node a pending pod goes to. A pure core ([`schedule`]) and its adapter
+//! ([`Scheduler`]), which binds through the `binding` subresource. In a virtual cluster the
+//! nodes are the physical clusters (one virtual node each); in `vkube sim` they are the
+//! simulated nodes.
+//!
+//! A node is a candidate when it is `Ready`, its `NoSchedule`/`NoExecute` taints are
+//! tolerated, it is not cordoned, its labels match the pod's `nodeSelector`, and its free
+//! allocatable CPU, memory and pod count fit the pod's requests. Among candidates the one
+//! with the most free CPU wins, then the fewest pods, then the first name.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::controllers::action::{Action, NODES};
+use crate::controllers::replicaset::meta;
+use crate::controllers::{Controller, ObjKey, Plan};
+use crate::store::{Store, WatchEvent};
+
+fn node_name(pod: &Value) -> &str {
+    pod.pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn terminal(pod: &Value) -> bool {
+    matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+fn deleting(o: &Value) -> bool {
+    o.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+}
+
+/// The node's `Ready` condition is `True`.
+pub fn node_ready(node: &Value) -> bool {
+    node.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c.get("type").and_then(Value::as_str) == Some("Ready")
+                && c.get("status").and_then(Value::as_str) == Some("True")
+        })
+}
+
+/// Every `NoSchedule`/`NoExecute` taint of `node` is tolerated by `pod`.
+pub fn tolerates_taints(pod: &Value, node: &Value) -> bool {
+    let tolerations: Vec<&Value> = pod
+        .pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    node.pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            matches!(
+                t.get("effect").and_then(Value::as_str),
+                Some("NoSchedule" | "NoExecute")
+            )
+        })
+        .all(|t| tolerations.iter().any(|tol| tolerates(tol, t)))
+}
+
+/// Upstream's `Toleration.ToleratesTaint`.
+pub fn tolerates(toleration: &Value, taint: &Value) -> bool {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let effect = s(toleration, "effect");
+    if !effect.is_empty() && effect != s(taint, "effect") {
+        return false;
+    }
+    let key = s(toleration, "key");
+    if !key.is_empty() && key != s(taint, "key") {
+        return false;
+    }
+    match s(toleration, "operator").as_str() {
+        "Exists" => true,
+        "" | "Equal" => !key.is_empty() && s(toleration, "value") == s(taint, "value"),
+        _ => false,
+    }
+}
+
+/// A quantity (`500m`, `2`, `1Gi`, `512Mi`, `1e3`) as an integer in the unit `scale` of the
+/// base (1000 for CPU millicores, 1 for bytes). Unparseable quantities count as 0.
+pub fn parse_quantity(q: &str, scale: i64) -> i64 {
+    let q = q.trim();
+    let (num, suffix) = q
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or((q, ""), |at| q.split_at(at));
+    let Ok(n) = num.parse::<f64>() else {
+        return 0;
+    };
+    let mult: f64 = match suffix {
+        "" => 1.0,
+        "m" => 0.001,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0f64.powi(4),
+        s if s.starts_with('e') => s[1..].parse::<i32>().map_or(0.0, |e| 10f64.powi(e)),
+        _ => return 0,
+    };
+    (n * mult * scale as f64).round() as i64
+}
+
+/// One container's requests: (CPU millicores, memory bytes).
+fn container_requests(c: &Value) -> (i64, i64) {
+    let r = c.pointer("/resources/requests");
+    let get = |k: &str, scale: i64| {
+        r.and_then(|r| r.get(k))
+            .and_then(Value::as_str)
+            .map_or(0, |q| parse_quantity(q, scale))
+    };
+    (get("cpu", 1000), get("memory", 1))
+}
+
+/// The pod's requests: (CPU millicores, memory bytes), summed over its containers (init
+/// containers run one at a time: the largest counts if larger, like the scheduler).
+pub fn pod_requests(pod: &Value) -> (i64, i64) {
+    let containers = |path: &str| {
+        pod.pointer(path)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(container_requests)
+    };
+    let (cpu, mem) = containers("/spec/containers").fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+    let (icpu, imem) =
+        containers("/spec/initContainers").fold((0, 0), |(a, b), (c, d)| (a.max(c), b.max(d)));
+    (cpu.max(icpu), mem.max(imem))
+}
+
+/// Where the scheduler puts `pod`: the fitting node with the most free CPU, then the fewest
+/// pods (then the first name),
+/// or `None` when no node fits (the pod stays Pending).
+pub fn schedule(pod: &Value, nodes: &[Value], pods: &[Value]) -> Option<String> {
+    let (cpu, mem) = pod_requests(pod);
+    let selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
+    let mut used: HashMap<&str, (i64, i64, i64)> = HashMap::new();
+    for p in pods.iter().filter(|p| !terminal(p)) {
+        let n = node_name(p);
+        if !n.is_empty() {
+            let (c, m) = pod_requests(p);
+            let e = used.entry(n).or_default();
+            e.0 += c;
+            e.1 += m;
+            e.2 += 1;
+        }
+    }
+    nodes
+        .iter()
+        .filter(|n| !deleting(n) && node_ready(n) && tolerates_taints(pod, n))
+        .filter(|n| {
+            n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true)
+                && selector.is_none_or(|sel| {
+                    sel.iter().all(|(k, v)| {
+                        n.pointer("/metadata/labels")
+                            .and_then(|l| l.get(k))
+                            .is_some_and(|lv| lv == v)
+                    })
+                })
+        })
+        .filter_map(|n| {
+            let alloc = |k: &str, scale: i64| {
+                n.pointer("/status/allocatable")
+                    .and_then(|a| a.get(k))
+                    .and_then(Value::as_str)
+                    .map_or(0, |q| parse_quantity(q, scale))
+            };
+            let (uc, um, up) = used.get(meta(n, "name")).copied().unwrap_or_default();
+            let free_cpu = alloc("cpu", 1000) - uc;
+            let free_mem = alloc("memory", 1) - um;
+            let free_pods = alloc("pods", 1) - up;
+            (free_cpu >= cpu && free_mem >= mem && free_pods >= 1)
+                .then(|| ((free_cpu, free_pods), meta(n, "name").to_string()))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+        .map(|(_, name)| name)
+}
+
+/// The scheduler: binds each unbound pod with [`schedule`].
+pub struct Scheduler;
+
+impl Controller for Scheduler {
+    fn name(&self) -> &'static str {
+        "default-scheduler"
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        match &*ev.resource {
+            "pods" if !ev.object.deleting => {
+                let pod = ev.object.value();
+                if node_name(&pod).is_empty() {
+                    vec![(ev.object.namespace.clone(), ev.object.name.clone())]
+                } else if terminal(&pod) || matches!(ev.kind, crate::store::EventType::Deleted) {
+                    // Capacity freed: pending pods may fit now.
+                    self.all_keys(store)
+                } else {
+                    vec![]
+                }
+            }
+            "nodes" => self.all_keys(store),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        store
+            .list("pods", None, None, 0, &|o| !o.deleting)
+            .items
+            .iter()
+            .filter(|o| node_name(&o.value()).is_empty())
+            .map(|o| (o.namespace.clone(), o.name.clone()))
+            .collect()
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, _now: Timestamp) -> Plan {
+        let Some(pod) = store.get("pods", &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let pod = pod.value();
+        if !node_name(&pod).is_empty() || deleting(&pod) {
+            return Plan::default();
+        }
+        let nodes: Vec<Value> = store
+            .list(NODES.plural, None, None, 0, &|_| true)
+            .items
+            .iter()
+            .map(|o| o.value())
+            .collect();
+        let pods: Vec<Value> = store
+            .list("pods", None, None, 0, &|_| true)
+            .items
+            .iter()
+            .map(|o| o.value())
+            .collect();
+        match schedule(&pod, &nodes, &pods) {
+            Some(node) => Plan {
+                actions: vec![Action::Bind {
+                    namespace: key.0.clone(),
+                    name: key.1.clone(),
+                    node,
+                }],
+                requeue_after: None,
+            },
+            // Nothing fits: look again later (capacity may free up without an event here).
+            None => Plan {
+                actions: vec![],
+                requeue_after: Some(Duration::from_secs(5)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, cpu: &str, pods: &str) -> Value {
+        json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+               "status": {"allocatable": {"cpu": cpu, "memory": "4Gi", "pods": pods},
+                          "conditions": [{"type": "Ready", "status": "True"}]}})
+    }
+
+    fn pod(name: &str, node: &str, cpu: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "default"},
+               "spec": {"nodeName": node,
+                        "containers": [{"name": "c", "image": "nginx", "resources": {"requests": {"cpu": cpu}}}]}})
+    }
+
+    #[test]
+    fn quantities() {
+        for (q, scale, want) in [
+            ("500m", 1000, 500),
+            ("2", 1000, 2000),
+            ("1.5", 1000, 1500),
+            ("1Gi", 1, 1 << 30),
+            ("512Mi", 1, 512 << 20),
+            ("1k", 1, 1000),
+            ("1e3", 1, 1000),
+            ("bogus", 1, 0),
+        ] {
+            assert_eq!(parse_quantity(q, scale), want, "{q}");
+        }
+    }
+
+    #[test]
+    fn spreads_by_free_cpu_and_respects_capacity() {
+        let nodes = vec![node("a", "2", "3"), node("b", "2", "3")];
+        let busy = vec![pod("x", "a", "1500m")];
+        assert_eq!(
+            schedule(&pod("new", "", "100m"), &nodes, &busy).as_deref(),
+            Some("b")
+        );
+        assert_eq!(
+            schedule(&pod("big", "", "1800m"), &nodes, &busy).as_deref(),
+            Some("b")
+        );
+        assert_eq!(schedule(&pod("huge", "", "3"), &nodes, &busy), None);
+        let full: Vec<Value> = (0..3)
+            .flat_map(|i| {
+                [
+                    pod(&format!("x{i}"), "a", "0"),
+                    pod(&format!("y{i}"), "b", "0"),
+                ]
+            })
+            .collect();
+        assert_eq!(schedule(&pod("more", "", "0"), &nodes, &full), None);
+        // Equal CPU: the node with fewer pods.
+        let one = vec![pod("x", "a", "0")];
+        assert_eq!(
+            schedule(&pod("p", "", "0"), &nodes, &one).as_deref(),
+            Some("b")
+        );
+        let mut sel = pod("sel", "", "0");
+        sel["spec"]["nodeSelector"] = json!({"kubernetes.io/hostname": "a"});
+        assert_eq!(schedule(&sel, &nodes, &busy).as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn not_ready_and_tainted_nodes_are_skipped_unless_tolerated() {
+        let mut down = node("a", "8", "10");
+        down["status"]["conditions"][0]["status"] = json!("False");
+        let mut tainted = node("b", "8", "10");
+        tainted["spec"] =
+            json!({"taints": [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}]});
+        let nodes = vec![down, tainted];
+        assert_eq!(schedule(&pod("p", "", "0"), &nodes, &[]), None);
+        let mut tolerant = pod("t", "", "0");
+        tolerant["spec"]["tolerations"] =
+            json!([{"key": "node.kubernetes.io/unreachable", "operator": "Exists"}]);
+        assert_eq!(schedule(&tolerant, &nodes, &[]).as_deref(), Some("b"));
+        // Equal needs the value; an empty key with Exists tolerates everything.
+        let taint = json!({"key": "k", "value": "v", "effect": "NoSchedule"});
+        assert!(tolerates(&json!({"key": "k", "value": "v"}), &taint));
+        assert!(!tolerates(&json!({"key": "k", "value": "w"}), &taint));
+        assert!(tolerates(&json!({"operator": "Exists"}), &taint));
+        assert!(!tolerates(
+            &json!({"key": "k", "operator": "Exists", "effect": "NoExecute"}),
+            &taint
+        ));
+    }
+}

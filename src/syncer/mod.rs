@@ -1,0 +1,852 @@
+//! One syncer per physical cluster: a kube-rs client built from that cluster's kubeconfig
+//! (held by its task only), which
+//!
+//! - registers the cluster as one virtual Node (named after the cluster, labelled
+//!   `topology.vkube.io/cluster=<name>` plus the configured labels and taints, capacity from
+//!   the physical nodes when it may read them) and keeps its `Ready` condition from health
+//!   checks: a cluster that stops answering is `NotReady` with the `unreachable` taint, not
+//!   a crash;
+//! - copies down the pods bound to that node and only the ConfigMaps and Secrets they
+//!   reference, under the names of [`translate`], into the cluster's target namespace;
+//! - copies pod status (phase, conditions, IPs, container statuses, the physical node as an
+//!   annotation) back up;
+//! - deletes both ways: a virtual pod being deleted is deleted physically with its grace
+//!   period and finished virtually once the physical pod is gone; physical objects carrying
+//!   this virtual cluster's labels without a live virtual owner are swept;
+//! - relays `pods/log` to the physical pod.
+//!
+//! Each pass is level-triggered: it lists the managed physical objects (one namespace, one
+//! label selector) and compares them with the virtual store, so a restart, a lost physical
+//! object or a missed event converges on the next pass.
+
+pub mod translate;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{Method, Request};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::ApiState;
+use crate::config::{ClusterSection, TaintSection};
+use crate::controllers::action::{Action, NODES, PODS};
+use crate::controllers::execute;
+use crate::controllers::replicaset::meta;
+use translate::{RefKind, Target};
+
+/// The label every virtual node of a physical cluster carries.
+pub const CLUSTER_LABEL: &str = "topology.vkube.io/cluster";
+/// Every physical call gives up after this long.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between passes.
+const PASS_EVERY: Duration = Duration::from_millis(500);
+/// Failed health checks in a row before the virtual node goes `NotReady`.
+const UNHEALTHY_AFTER: u32 = 3;
+
+/// A physical cluster from the config, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhysicalCluster {
+    /// Name (= its virtual node's name).
+    pub name: String,
+    /// Its kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// The context (None = current).
+    pub context: Option<String>,
+    /// Target namespace.
+    pub namespace: String,
+    /// Create the namespace if missing.
+    pub create_namespace: bool,
+    /// Labels of the virtual node.
+    pub labels: BTreeMap<String, String>,
+    /// Taints of the virtual node.
+    pub taints: Vec<TaintSection>,
+}
+
+impl PhysicalCluster {
+    /// Checks a `clusters:` entry: names, taints, and that the kubeconfig loads and has the
+    /// context. Errors are (field, message).
+    pub fn from_section(c: ClusterSection) -> Result<PhysicalCluster, (String, String)> {
+        use crate::resources::validation::is_dns1123_label;
+        if !is_dns1123_label(&c.name).is_empty() {
+            return Err((
+                "name".into(),
+                format!(
+                    "{:?} is not a DNS label (lower-case letters, digits, '-')",
+                    c.name
+                ),
+            ));
+        }
+        let namespace = c.namespace.unwrap_or_else(|| "vkube".into());
+        if !is_dns1123_label(&namespace).is_empty() {
+            return Err((
+                "namespace".into(),
+                format!("{namespace:?} is not a valid namespace name"),
+            ));
+        }
+        for (i, t) in c.taints.iter().enumerate() {
+            if !matches!(
+                t.effect.as_str(),
+                "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+            ) || t.key.is_empty()
+            {
+                return Err((
+                    format!("taints[{i}]"),
+                    "needs a key and an effect of NoSchedule, PreferNoSchedule or NoExecute".into(),
+                ));
+            }
+        }
+        let kc = kube::config::Kubeconfig::read_from(&c.kubeconfig).map_err(|e| {
+            (
+                "kubeconfig".into(),
+                format!("cannot load {}: {e}", c.kubeconfig.display()),
+            )
+        })?;
+        let context = c.context.clone().or(kc.current_context.clone());
+        match &context {
+            Some(ctx) if kc.contexts.iter().any(|n| &n.name == ctx) => {}
+            Some(ctx) => {
+                return Err((
+                    "context".into(),
+                    format!("{} has no context {ctx:?}", c.kubeconfig.display()),
+                ));
+            }
+            None => {
+                return Err((
+                    "context".into(),
+                    format!(
+                        "{} has no current context; name one",
+                        c.kubeconfig.display()
+                    ),
+                ));
+            }
+        }
+        Ok(PhysicalCluster {
+            name: c.name,
+            kubeconfig: c.kubeconfig,
+            context: c.context,
+            namespace,
+            create_namespace: c.create_namespace.unwrap_or(true),
+            labels: c.labels,
+            taints: c.taints,
+        })
+    }
+}
+
+/// Errors of a syncer.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The kubeconfig could not be turned into a client.
+    #[error("cluster {cluster}: kubeconfig: {message}")]
+    Client {
+        /// Cluster.
+        cluster: String,
+        /// Why.
+        message: String,
+    },
+    /// A physical call failed.
+    #[error("cluster {cluster}: {method} {path}: {message}")]
+    Call {
+        /// Cluster.
+        cluster: String,
+        /// Method.
+        method: String,
+        /// Path.
+        path: String,
+        /// HTTP status, if the API answered.
+        code: Option<u16>,
+        /// Why.
+        message: String,
+    },
+    /// A virtual object could not be translated.
+    #[error("cluster {cluster}: {0}", cluster = .1)]
+    Translate(translate::TranslateError, String),
+    /// A virtual write failed.
+    #[error("virtual write: {0}")]
+    Virtual(String),
+}
+
+impl SyncError {
+    fn code(&self) -> Option<u16> {
+        match self {
+            SyncError::Call { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+/// The physical side of one cluster: its client and where vkube's objects live there.
+pub struct PhysicalApi {
+    cluster: String,
+    client: kube::Client,
+    namespace: String,
+}
+
+impl PhysicalApi {
+    /// A client from the cluster's kubeconfig.
+    pub async fn connect(c: &PhysicalCluster) -> Result<PhysicalApi, SyncError> {
+        let err = |message: String| SyncError::Client {
+            cluster: c.name.clone(),
+            message,
+        };
+        let kc =
+            kube::config::Kubeconfig::read_from(&c.kubeconfig).map_err(|e| err(e.to_string()))?;
+        let opts = kube::config::KubeConfigOptions {
+            context: c.context.clone(),
+            ..Default::default()
+        };
+        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        cfg.connect_timeout = Some(CALL_TIMEOUT);
+        cfg.read_timeout = Some(CALL_TIMEOUT);
+        cfg.write_timeout = Some(CALL_TIMEOUT);
+        let client = kube::Client::try_from(cfg).map_err(|e| err(e.to_string()))?;
+        Ok(PhysicalApi {
+            cluster: c.name.clone(),
+            client,
+            namespace: c.namespace.clone(),
+        })
+    }
+
+    fn path(&self, resource: &str, name: Option<&str>) -> String {
+        let base = format!("/api/v1/namespaces/{}/{resource}", self.namespace);
+        match name {
+            Some(n) => format!("{base}/{n}"),
+            None => base,
+        }
+    }
+
+    /// One call, JSON in and out, with the call timeout.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, SyncError> {
+        let err = |code: Option<u16>, message: String| SyncError::Call {
+            cluster: self.cluster.clone(),
+            method: method.to_string(),
+            path: path.to_string(),
+            code,
+            message,
+        };
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).unwrap_or_default())
+            .unwrap_or_default();
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("content-type", content_type)
+            .header("accept", "application/json")
+            .body(bytes)
+            .map_err(|e| err(None, e.to_string()))?;
+        match tokio::time::timeout(CALL_TIMEOUT, self.client.request::<Value>(req)).await {
+            Err(_) => Err(err(None, format!("no answer within {CALL_TIMEOUT:?}"))),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(kube::Error::Api(s))) => Err(err(Some(s.code), s.message.clone())),
+            Ok(Err(e)) => Err(err(None, e.to_string())),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, SyncError> {
+        self.call(Method::GET, path, "application/json", None).await
+    }
+
+    async fn list(&self, resource: &str, selector: &str) -> Result<Vec<Value>, SyncError> {
+        let path = format!(
+            "{}?labelSelector={}",
+            self.path(resource, None),
+            selector.replace('/', "%2F").replace('=', "%3D")
+        );
+        let list = self.get(&path).await?;
+        Ok(list
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn create(&self, resource: &str, obj: &Value) -> Result<Value, SyncError> {
+        self.call(
+            Method::POST,
+            &self.path(resource, None),
+            "application/json",
+            Some(obj),
+        )
+        .await
+    }
+
+    async fn replace(&self, resource: &str, name: &str, obj: &Value) -> Result<Value, SyncError> {
+        self.call(
+            Method::PUT,
+            &self.path(resource, Some(name)),
+            "application/json",
+            Some(obj),
+        )
+        .await
+    }
+
+    async fn delete(
+        &self,
+        resource: &str,
+        name: &str,
+        uid: &str,
+        grace: Option<i64>,
+    ) -> Result<(), SyncError> {
+        let mut opts =
+            json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}});
+        if let Some(g) = grace {
+            opts["gracePeriodSeconds"] = json!(g);
+        }
+        match self
+            .call(
+                Method::DELETE,
+                &self.path(resource, Some(name)),
+                "application/json",
+                Some(&opts),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Healthy = the API answers `/version`.
+    async fn healthy(&self) -> bool {
+        self.get("/version").await.is_ok()
+    }
+
+    /// The target namespace exists (created when allowed).
+    async fn ensure_namespace(&self, create: bool) -> Result<(), SyncError> {
+        let path = format!("/api/v1/namespaces/{}", self.namespace);
+        match self.get(&path).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(404) && create => {
+                let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}});
+                match self
+                    .call(
+                        Method::POST,
+                        "/api/v1/namespaces",
+                        "application/json",
+                        Some(&ns),
+                    )
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.code() == Some(409) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Allocatable of the physical nodes that are Ready, summed; `None` when nodes may not be
+    /// read (the namespaced RBAC the syncer needs does not include them).
+    async fn capacity(&self) -> Option<Value> {
+        let nodes = self.get("/api/v1/nodes").await.ok()?;
+        let mut cpu = 0i64;
+        let mut mem = 0i64;
+        let mut pods = 0i64;
+        for n in nodes
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !crate::scheduler::node_ready(n) {
+                continue;
+            }
+            let a = |k: &str, scale| {
+                n.pointer("/status/allocatable")
+                    .and_then(|x| x.get(k))
+                    .and_then(Value::as_str)
+                    .map_or(0, |q| crate::scheduler::parse_quantity(q, scale))
+            };
+            cpu += a("cpu", 1000);
+            mem += a("memory", 1);
+            pods += a("pods", 1);
+        }
+        Some(
+            json!({"cpu": format!("{cpu}m"), "memory": format!("{}Ki", mem / 1024), "pods": pods.to_string()}),
+        )
+    }
+
+    /// `pods/<name>/log` of a physical pod, streamed.
+    pub async fn pod_log(
+        &self,
+        name: &str,
+        query: &str,
+    ) -> Result<axum::response::Response, SyncError> {
+        let path = format!("{}/log?{query}", self.path("pods", Some(name)));
+        let err = |code: Option<u16>, message: String| SyncError::Call {
+            cluster: self.cluster.clone(),
+            method: "GET".into(),
+            path: path.clone(),
+            code,
+            message,
+        };
+        let req = Request::builder()
+            .uri(&path)
+            .body(kube::client::Body::empty())
+            .map_err(|e| err(None, e.to_string()))?;
+        let resp = tokio::time::timeout(CALL_TIMEOUT, self.client.send(req))
+            .await
+            .map_err(|_| err(None, format!("no answer within {CALL_TIMEOUT:?}")))?
+            .map_err(|e| err(None, e.to_string()))?;
+        let (parts, body) = resp.into_parts();
+        Ok(axum::response::Response::from_parts(
+            parts,
+            axum::body::Body::new(body),
+        ))
+    }
+}
+
+/// The syncers running in this process, by cluster (virtual node) name, for the API's
+/// streaming subresources.
+#[derive(Default)]
+pub struct Syncers {
+    by_node: std::sync::RwLock<HashMap<String, Arc<PhysicalApi>>>,
+    id: std::sync::RwLock<String>,
+}
+
+impl Syncers {
+    /// The virtual cluster id the syncers name physical objects with.
+    pub fn vcluster_id(&self) -> String {
+        self.id
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The physical side of virtual node `node`.
+    pub fn for_node(&self, node: &str) -> Option<Arc<PhysicalApi>> {
+        self.by_node
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(node)
+            .cloned()
+    }
+
+    fn insert(&self, node: &str, api: Arc<PhysicalApi>) {
+        self.by_node
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(node.to_string(), api);
+    }
+}
+
+/// Starts the syncer of `cluster`; it stops when `stop` is cancelled.
+pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let api = match PhysicalApi::connect(&cluster).await {
+            Ok(a) => Arc::new(a),
+            Err(e) => {
+                tracing::error!(error = %e, "syncer cannot start");
+                return;
+            }
+        };
+        app.syncers.insert(&cluster.name, api.clone());
+        *app.syncers
+            .id
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = id.clone();
+        let (host, port) = advertised(&app.server_address);
+        let target = Target {
+            vcluster_id: id,
+            namespace: cluster.namespace.clone(),
+            api_host: host,
+            api_port: port,
+        };
+        let mut s = Syncer {
+            app,
+            cluster,
+            api,
+            target,
+            failures: 0,
+            ready: None,
+            namespace_ok: false,
+        };
+        tracing::info!(cluster = %s.cluster.name, namespace = %s.cluster.namespace, "syncer started");
+        loop {
+            if let Err(e) = s.pass().await {
+                tracing::warn!(error = %e, "sync pass failed; retrying");
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(PASS_EVERY) => {}
+            }
+        }
+    });
+}
+
+fn advertised(address: &str) -> (String, u16) {
+    match address.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().unwrap_or(443)),
+        None => (address.to_string(), 443),
+    }
+}
+
+struct Syncer {
+    app: Arc<ApiState>,
+    cluster: PhysicalCluster,
+    api: Arc<PhysicalApi>,
+    target: Target,
+    failures: u32,
+    /// The Ready state last written to the virtual node.
+    ready: Option<bool>,
+    namespace_ok: bool,
+}
+
+impl Syncer {
+    async fn pass(&mut self) -> Result<(), SyncError> {
+        let healthy = self.api.healthy().await;
+        self.failures = if healthy { 0 } else { self.failures + 1 };
+        let ready = healthy || self.failures < UNHEALTHY_AFTER && self.ready == Some(true);
+        if self.ready != Some(ready) {
+            let capacity = if healthy {
+                self.api.capacity().await
+            } else {
+                None
+            };
+            self.register_node(ready, capacity).await?;
+            self.ready = Some(ready);
+            tracing::info!(cluster = %self.cluster.name, ready, "virtual node condition");
+        }
+        if !healthy {
+            return Ok(());
+        }
+        if !self.namespace_ok {
+            self.api
+                .ensure_namespace(self.cluster.create_namespace)
+                .await?;
+            self.namespace_ok = true;
+        }
+        self.sync_pods().await
+    }
+
+    /// Creates or updates the virtual node of this cluster.
+    async fn register_node(&self, ready: bool, capacity: Option<Value>) -> Result<(), SyncError> {
+        let name = &self.cluster.name;
+        let mut labels = serde_json::Map::new();
+        labels.insert(CLUSTER_LABEL.into(), json!(name));
+        labels.insert("kubernetes.io/hostname".into(), json!(name));
+        labels.insert("kubernetes.io/os".into(), json!("linux"));
+        labels.insert("type".into(), json!("vkube-physical-cluster"));
+        for (k, v) in &self.cluster.labels {
+            labels.insert(k.clone(), json!(v));
+        }
+        let mut taints: Vec<Value> = self
+            .cluster
+            .taints
+            .iter()
+            .map(|t| json!({"key": t.key, "value": t.value, "effect": t.effect}))
+            .collect();
+        let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        if !ready {
+            taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": now}));
+            taints.push(json!({"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": now}));
+        }
+        let existing = self.app.store.get("nodes", "", name).map(|o| o.value());
+        let capacity = capacity
+            .or_else(|| {
+                existing
+                    .as_ref()
+                    .and_then(|n| n.pointer("/status/capacity").cloned())
+            })
+            .unwrap_or_else(|| json!({"cpu": "1000", "memory": "4096Gi", "pods": "10000"}));
+        let (status, reason, message) = if ready {
+            (
+                "True",
+                "SyncerReady",
+                format!("physical cluster {name} answers"),
+            )
+        } else {
+            (
+                "Unknown",
+                "NodeStatusUnknown",
+                format!("physical cluster {name} does not answer"),
+            )
+        };
+        let status = json!({
+            "capacity": capacity,
+            "allocatable": capacity,
+            "conditions": [{"type": "Ready", "status": status, "reason": reason, "message": message,
+                            "lastHeartbeatTime": now, "lastTransitionTime": now}],
+            "addresses": [{"type": "Hostname", "address": name}],
+            "nodeInfo": {"kubeletVersion": "v1.33.0-vkube", "operatingSystem": "linux", "architecture": "amd64",
+                         "osImage": format!("physical cluster {name}"), "kernelVersion": "", "containerRuntimeVersion": "",
+                         "kubeProxyVersion": "", "machineID": "", "systemUUID": "", "bootID": ""},
+        });
+        let mut node = match existing {
+            Some(n) => n,
+            None => {
+                let fresh = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}});
+                crate::api::objects::ensure_exists(&self.app, "", "v1", "nodes", "", fresh)
+                    .await
+                    .map_err(|e| SyncError::Virtual(e.to_string()))?;
+                self.app
+                    .store
+                    .get("nodes", "", name)
+                    .map(|o| o.value())
+                    .ok_or_else(|| SyncError::Virtual(format!("node {name} vanished")))?
+            }
+        };
+        node["metadata"]["labels"] = Value::Object(labels);
+        node["spec"]["taints"] = Value::Array(taints);
+        self.write(Action::Update {
+            kind: NODES,
+            namespace: String::new(),
+            object: node.clone(),
+        })
+        .await?;
+        let mut node = self
+            .app
+            .store
+            .get("nodes", "", name)
+            .map(|o| o.value())
+            .unwrap_or(node);
+        node["status"] = status;
+        self.write(Action::UpdateStatus {
+            kind: NODES,
+            namespace: String::new(),
+            object: node,
+        })
+        .await
+    }
+
+    async fn write(&self, action: Action) -> Result<(), SyncError> {
+        execute(&self.app, &action)
+            .await
+            .map_err(|e| SyncError::Virtual(e.to_string()))
+    }
+
+    fn selector(&self) -> String {
+        format!(
+            "{}={}",
+            translate::LABEL_MANAGED_BY,
+            self.target.vcluster_id
+        )
+    }
+
+    async fn sync_pods(&mut self) -> Result<(), SyncError> {
+        let id = self.target.vcluster_id.clone();
+        let node = self.cluster.name.clone();
+        let vpods: Vec<Value> = self
+            .app
+            .store
+            .list("pods", None, None, 0, &|_| true)
+            .items
+            .iter()
+            .map(|o| o.value())
+            .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str()))
+            .collect();
+        let selector = self.selector();
+        let ppods = self.api.list("pods", &selector).await?;
+        let mut physical: HashMap<String, &Value> = HashMap::new();
+        for p in &ppods {
+            physical.insert(meta(p, "name").to_string(), p);
+        }
+
+        // What the live pods reference: copied down, the rest removed.
+        let mut wanted: HashSet<(RefKind, String, String)> = HashSet::new();
+        for v in vpods.iter().filter(|v| !deleting(v)) {
+            for (kind, name) in translate::referenced_objects(v) {
+                wanted.insert((kind, meta(v, "namespace").to_string(), name));
+            }
+        }
+        self.sync_references(&wanted).await?;
+
+        let mut kept: HashSet<String> = HashSet::new();
+        for v in &vpods {
+            let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
+            let pname = translate::physical_name(name, ns, &id);
+            let mine = physical
+                .get(&pname)
+                .copied()
+                .filter(|p| translate::virtual_key(p, &id).is_some_and(|(_, _, u)| u == uid));
+            kept.insert(pname.clone());
+            if deleting(v) {
+                match mine {
+                    Some(p) if !deleting(p) => {
+                        let grace = v
+                            .pointer("/metadata/deletionGracePeriodSeconds")
+                            .and_then(Value::as_i64);
+                        self.api
+                            .delete("pods", &pname, meta(p, "uid"), grace)
+                            .await?;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.write(Action::DeleteNow {
+                            kind: PODS,
+                            namespace: ns.to_string(),
+                            name: name.to_string(),
+                            uid: Some(uid.to_string()),
+                        })
+                        .await?;
+                    }
+                }
+                continue;
+            }
+            match mine {
+                None if physical.contains_key(&pname) => {
+                    // A namesake from an earlier virtual pod: remove it first.
+                    kept.remove(&pname);
+                }
+                None if terminal(v) => {}
+                None => {
+                    let ppod = translate::translate_pod(v, &self.target, None)
+                        .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
+                    match self.api.create("pods", &ppod).await {
+                        Ok(_) => {
+                            tracing::info!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %self.cluster.name, "created physical pod")
+                        }
+                        Err(e) if e.code() == Some(409) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Some(p) => self.sync_up(v, p).await?,
+            }
+        }
+        // Strays: ours by label, no live virtual pod.
+        for p in &ppods {
+            let pname = meta(p, "name");
+            if !kept.contains(pname) && !deleting(p) {
+                tracing::info!(physical = %pname, cluster = %self.cluster.name, "deleting stray physical pod");
+                self.api.delete("pods", pname, meta(p, "uid"), None).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Status (and the physical node annotation) of a physical pod, copied up.
+    async fn sync_up(&self, v: &Value, p: &Value) -> Result<(), SyncError> {
+        let status = translate::virtual_pod_status(p, v);
+        if v.get("status") != Some(&status) {
+            let mut object = v.clone();
+            object["status"] = status;
+            self.write(Action::UpdateStatus {
+                kind: PODS,
+                namespace: meta(v, "namespace").to_string(),
+                object,
+            })
+            .await?;
+        }
+        if let Some((key, node)) = translate::physical_node_annotation(p) {
+            let current = v
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(key))
+                .and_then(Value::as_str);
+            if current != Some(node.as_str()) {
+                let ns = meta(v, "namespace");
+                if let Some(fresh) = self.app.store.get("pods", ns, meta(v, "name")) {
+                    let mut object = fresh.value();
+                    let meta_obj = &mut object["metadata"];
+                    if !meta_obj.get("annotations").is_some_and(Value::is_object) {
+                        meta_obj["annotations"] = json!({});
+                    }
+                    meta_obj["annotations"][key] = json!(node);
+                    self.write(Action::Update {
+                        kind: PODS,
+                        namespace: ns.to_string(),
+                        object,
+                    })
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// ConfigMaps and Secrets the live pods reference exist physically with the virtual
+    /// content; managed ones nothing references any more are deleted.
+    async fn sync_references(
+        &self,
+        wanted: &HashSet<(RefKind, String, String)>,
+    ) -> Result<(), SyncError> {
+        let id = &self.target.vcluster_id;
+        for (kind, resource) in [
+            (RefKind::ConfigMap, "configmaps"),
+            (RefKind::Secret, "secrets"),
+        ] {
+            let existing = self.api.list(resource, &self.selector()).await?;
+            let by_name: HashMap<&str, &Value> =
+                existing.iter().map(|o| (meta(o, "name"), o)).collect();
+            let mut keep = HashSet::new();
+            for (k, ns, name) in wanted.iter().filter(|(k, _, _)| *k == kind) {
+                let _ = k;
+                let Some(v) = self.app.store.get(resource, ns, name) else {
+                    continue; // The pod waits for it, as a kubelet would.
+                };
+                let v = v.value();
+                let desired = match kind {
+                    RefKind::ConfigMap => translate::translate_config_map(&v, &self.target),
+                    _ => translate::translate_secret(&v, &self.target),
+                }
+                .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
+                let pname = meta(&desired, "name").to_string();
+                keep.insert(pname.clone());
+                match by_name.get(pname.as_str()) {
+                    None => match self.api.create(resource, &desired).await {
+                        Ok(_)
+                        | Err(SyncError::Call {
+                            code: Some(409), ..
+                        }) => {}
+                        Err(e) => return Err(e),
+                    },
+                    Some(cur) if content_differs(cur, &desired) => {
+                        let mut next = desired.clone();
+                        next["metadata"]["resourceVersion"] = cur
+                            .pointer("/metadata/resourceVersion")
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        self.api.replace(resource, &pname, &next).await?;
+                    }
+                    Some(_) => {}
+                }
+            }
+            for o in &existing {
+                let name = meta(o, "name");
+                if !keep.contains(name) && translate::virtual_key(o, id).is_some() {
+                    self.api
+                        .delete(resource, name, meta(o, "uid"), None)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn content_differs(current: &Value, desired: &Value) -> bool {
+    ["data", "binaryData", "stringData", "type"]
+        .iter()
+        .any(|k| {
+            current.get(*k) != desired.get(*k)
+                && !(desired.get(*k).is_none()
+                    && current
+                        .get(*k)
+                        .is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty())))
+        })
+}
+
+fn deleting(o: &Value) -> bool {
+    o.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+}
+
+fn terminal(pod: &Value) -> bool {
+    matches!(
+        pod.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    )
+}

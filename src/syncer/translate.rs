@@ -1,0 +1,1584 @@
+//! Name and object translation between the virtual cluster and one physical
+//! cluster's target namespace: the pure core of the syncer (no I/O).
+//!
+//! # Rules
+//!
+//! * **Names.** Virtual `ns/name` becomes `<name>-x-<ns>-x-<vcluster-id>` in
+//!   the target namespace ([`physical_name`]). That short form is used only
+//!   when it is a DNS-1123 label of at most 63 characters *and* parses back
+//!   unambiguously (no `-x-` inside a part, name not ending in `-x`, namespace
+//!   not starting with `x-`, …). Otherwise the name is the first 52 characters
+//!   of the short form (dots and other non-label characters turned into `-`,
+//!   trailing `-` trimmed) + `-` + the first 10 hex digits of SHA-256 over
+//!   `name NUL ns NUL id`. Hashing the NUL-separated triple rather than the
+//!   joined string keeps `("a-x-b","c")` and `("a","b-x-c")` apart. Every
+//!   result is a valid DNS-1123 label (and a DNS-1035 label when the virtual
+//!   name starts with a letter, as Service names must).
+//! * **Back-pointers.** Every physical object carries the annotations
+//!   `vkube.io/name`, `vkube.io/namespace`, `vkube.io/uid`, `vkube.io/vcluster`
+//!   and the labels `vkube.io/managed-by=<id>` (selected by the syncer's watch
+//!   and orphan sweep) and `vkube.io/namespace=<virtual ns>`. Virtual labels and
+//!   annotations are copied first, except virtual `vkube.io/*` annotations
+//!   (such as `vkube.io/physical-node`, written by up-sync); the vkube keys win. [`virtual_key`] reads them
+//!   back. The syncer must check them before it updates or deletes a physical
+//!   object, because the name alone does not prove ownership.
+//! * **Metadata** is rebuilt from name, namespace, labels and annotations only:
+//!   uid, resourceVersion, generation, ownerReferences, finalizers, managedFields,
+//!   timestamps and generateName never reach the physical cluster. Status is dropped.
+//! * **Pods** ([`translate_pod`]):
+//!   - dropped: `nodeName` (the physical scheduler picks a node); `nodeSelector`,
+//!     `affinity` and `topologySpreadConstraints` (they name virtual nodes); the
+//!     service account, because the physical namespace's default SA is used with
+//!     `automountServiceAccountToken: false`; `priorityClassName` and the
+//!     `priority`, `preemptionPolicy` and `overhead` fields derived from it or from
+//!     RuntimeClass, because physical admission rejects precomputed values;
+//!   - kept: tolerations;
+//!   - references to namespaced objects are renamed. These are configMap, secret,
+//!     PVC and CSI `nodePublishSecretRef` volumes, projected configMap/secret
+//!     sources, `env[].valueFrom.{configMap,secret}KeyRef`,
+//!     `envFrom[].{configMap,secret}Ref` in containers, initContainers and
+//!     ephemeralContainers, and `imagePullSecrets`. [`referenced_objects`] lists
+//!     the same references, so the syncer copies only what pods use;
+//!   - the service-account token volume (a projected volume with a
+//!     `serviceAccountToken` source, which is what SA admission injects as
+//!     `kube-api-access-*`) reads the physical Secret `token_secret` (keys
+//!     `token`, `ca.crt`, `namespace`) under the same volume name. When all its
+//!     sources are token/`kube-root-ca.crt`/`metadata.namespace` sources it becomes
+//!     a `secret` volume; otherwise only those sources become secret sources.
+//!     Without a token Secret the volume and its volumeMounts are removed;
+//!   - every container gets `KUBERNETES_SERVICE_HOST`/`_PORT`/`_PORT_HTTPS`,
+//!     `KUBERNETES_PORT` and `KUBERNETES_PORT_443_TCP*` pointing at vkube. They
+//!     are placed first, so `$(VAR)` references resolve. Explicit env overrides
+//!     the kubelet's service env. A variable the container already defines is
+//!     left alone. `enableServiceLinks: false` keeps physical Services out of the
+//!     environment;
+//!   - env `fieldRef`s to `metadata.name`, `metadata.namespace`, `metadata.uid`
+//!     and `spec.serviceAccountName` are inlined with the virtual values;
+//!   - `hostname` defaults to the virtual pod name when that is a DNS label.
+//! * **Secrets** keep their type, except `kubernetes.io/service-account-token`,
+//!   which becomes `Opaque`. **PVCs** lose `volumeName` and the binding and
+//!   provisioning annotations of the virtual side. A PVC `dataSource(Ref)` naming
+//!   another PVC is renamed. **Services** lose clusterIP(s) (except headless
+//!   `None`), ipFamilies, nodePorts and healthCheckNodePort; a non-empty
+//!   selector gets the two managed labels added.
+//! * **Up-sync.** [`virtual_pod_status`] takes the physical pod's observable
+//!   status (physical pod and host IPs included). Conditions are merged: the
+//!   physical ones, plus virtual ones of types the physical pod lacks.
+//! * **Spec changes.** [`spec_change`] compares translated forms, so fields that
+//!   translation drops (for example the virtual `nodeName` set by binding) never
+//!   force a recreate.
+
+use ring::digest;
+use serde_json::{Map, Value, json};
+
+pub const ANN_NAME: &str = "vkube.io/name";
+pub const ANN_NAMESPACE: &str = "vkube.io/namespace";
+pub const ANN_UID: &str = "vkube.io/uid";
+pub const ANN_VCLUSTER: &str = "vkube.io/vcluster";
+pub const ANN_PHYSICAL_NODE: &str = "vkube.io/physical-node";
+pub const LABEL_MANAGED_BY: &str = "vkube.io/managed-by";
+pub const LABEL_NAMESPACE: &str = "vkube.io/namespace";
+
+const MAX_NAME: usize = 63;
+const HASH_PREFIX: usize = 52;
+const HASH_HEX: usize = 10;
+
+/// Where one syncer writes: a vcluster id, the physical target namespace, and
+/// the address vkube advertises to pods as their API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub vcluster_id: String,
+    pub namespace: String,
+    pub api_host: String,
+    pub api_port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    #[error("virtual {kind} is not a JSON object; pass the object as stored")]
+    NotAnObject { kind: &'static str },
+    #[error(
+        "virtual {kind} has no {field}; only stored objects (with name, namespace and uid) can be synced"
+    )]
+    MissingField {
+        kind: &'static str,
+        field: &'static str,
+    },
+}
+
+/// Kinds of namespaced objects a pod can reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefKind {
+    ConfigMap,
+    Secret,
+    PersistentVolumeClaim,
+}
+
+/// How a virtual pod's update must reach the physical pod.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpecChange {
+    /// Nothing the physical pod carries has changed.
+    None,
+    /// A strategic merge patch over the physical pod: changed labels and
+    /// annotations, container/initContainer `image` and `resources`,
+    /// `activeDeadlineSeconds`, `tolerations` and added `ephemeralContainers`.
+    /// [`split_in_place_patch`] routes its parts to their subresources.
+    InPlace(Value),
+    /// Kubernetes forbids the change on a live pod: delete and create again.
+    Recreate,
+}
+
+/// The parts of an [`SpecChange::InPlace`] patch, by the endpoint that accepts them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InPlacePatches {
+    /// For `PATCH pods/{name}`.
+    pub pod: Option<Value>,
+    /// For `PATCH pods/{name}/resize` (Kubernetes 1.33+; older clusters take it on the pod).
+    pub resize: Option<Value>,
+    /// For `PATCH pods/{name}/ephemeralcontainers`.
+    pub ephemeral_containers: Option<Value>,
+}
+
+/// The physical name of virtual `namespace/name` (see the module rules).
+pub fn physical_name(name: &str, namespace: &str, vcluster_id: &str) -> String {
+    let full = format!("{name}-x-{namespace}-x-{vcluster_id}");
+    let unambiguous = [name, namespace, vcluster_id]
+        .iter()
+        .all(|p| !p.contains("-x-"))
+        && !name.ends_with("-x")
+        && !namespace.starts_with("x-")
+        && !namespace.ends_with("-x")
+        && !vcluster_id.starts_with("x-");
+    if unambiguous && is_dns_label(&full) {
+        return full;
+    }
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for (i, part) in [name, namespace, vcluster_id].iter().enumerate() {
+        if i > 0 {
+            ctx.update(&[0]);
+        }
+        ctx.update(part.as_bytes());
+    }
+    let digest = ctx.finish();
+    let hash: String = digest.as_ref()[..HASH_HEX / 2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let prefix: String = full
+        .chars()
+        .take(HASH_PREFIX)
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '-',
+        })
+        .collect();
+    let prefix = prefix.trim_matches('-');
+    if prefix.is_empty() {
+        hash
+    } else {
+        format!("{prefix}-{hash}")
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_NAME
+        && b.iter()
+            .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// The identity of a virtual object.
+struct Identity<'a> {
+    kind: &'static str,
+    name: &'a str,
+    namespace: &'a str,
+    uid: &'a str,
+}
+
+fn identity<'a>(v: &'a Value, kind: &'static str) -> Result<Identity<'a>, TranslateError> {
+    if !v.is_object() {
+        return Err(TranslateError::NotAnObject { kind });
+    }
+    let field = |key: &str, field: &'static str| {
+        let value = v
+            .pointer(&format!("/metadata/{key}"))
+            .and_then(Value::as_str);
+        value
+            .filter(|s| !s.is_empty())
+            .ok_or(TranslateError::MissingField { kind, field })
+    };
+    Ok(Identity {
+        kind,
+        name: field("name", "metadata.name")?,
+        namespace: field("namespace", "metadata.namespace")?,
+        uid: field("uid", "metadata.uid")?,
+    })
+}
+
+/// Labels every physical object carries.
+pub fn managed_labels(virtual_namespace: &str, vcluster_id: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(LABEL_MANAGED_BY.into(), vcluster_id.into());
+    m.insert(LABEL_NAMESPACE.into(), virtual_namespace.into());
+    m
+}
+
+fn string_map(v: &Value, key: &str) -> Map<String, Value> {
+    v.pointer(&format!("/metadata/{key}"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn physical_object(v: &Value, id: &Identity, target: &Target) -> Map<String, Value> {
+    let mut labels = string_map(v, "labels");
+    labels.extend(managed_labels(id.namespace, &target.vcluster_id));
+    let mut annotations = string_map(v, "annotations");
+    annotations.retain(|k, _| !k.starts_with("vkube.io/"));
+    for (k, val) in [
+        (ANN_NAME, id.name),
+        (ANN_NAMESPACE, id.namespace),
+        (ANN_UID, id.uid),
+        (ANN_VCLUSTER, target.vcluster_id.as_str()),
+    ] {
+        annotations.insert(k.into(), val.into());
+    }
+    let mut obj = Map::new();
+    obj.insert(
+        "apiVersion".into(),
+        v.get("apiVersion").cloned().unwrap_or_else(|| "v1".into()),
+    );
+    obj.insert("kind".into(), id.kind.into());
+    obj.insert(
+        "metadata".into(),
+        json!({
+            "name": physical_name(id.name, id.namespace, &target.vcluster_id),
+            "namespace": target.namespace,
+            "labels": labels,
+            "annotations": annotations,
+        }),
+    );
+    obj
+}
+
+/// Maps a physical object back to its virtual `(namespace, name, uid)`;
+/// `None` when it was not written for `vcluster_id`.
+pub fn virtual_key(pobj: &Value, vcluster_id: &str) -> Option<(String, String, String)> {
+    let ann = pobj.pointer("/metadata/annotations")?;
+    let get = |k: &str| ann.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    if get(ANN_VCLUSTER)? != vcluster_id {
+        return None;
+    }
+    Some((
+        get(ANN_NAMESPACE)?.to_owned(),
+        get(ANN_NAME)?.to_owned(),
+        get(ANN_UID)?.to_owned(),
+    ))
+}
+
+// ---------------------------------------------------------------- pods
+
+const DROPPED_POD_SPEC: &[&str] = &[
+    "nodeName",
+    "serviceAccountName",
+    "serviceAccount",
+    "priorityClassName",
+    "priority",
+    "preemptionPolicy",
+    "overhead",
+    "nodeSelector",
+    "affinity",
+    "topologySpreadConstraints",
+];
+const CONTAINER_LISTS: &[&str] = &["containers", "initContainers", "ephemeralContainers"];
+const VOLUME_REFS: &[(&[&str], RefKind)] = &[
+    (&["configMap", "name"], RefKind::ConfigMap),
+    (&["secret", "secretName"], RefKind::Secret),
+    (
+        &["persistentVolumeClaim", "claimName"],
+        RefKind::PersistentVolumeClaim,
+    ),
+    (&["csi", "nodePublishSecretRef", "name"], RefKind::Secret),
+];
+const PROJECTED_REFS: &[(&[&str], RefKind)] = &[
+    (&["configMap", "name"], RefKind::ConfigMap),
+    (&["secret", "name"], RefKind::Secret),
+];
+const ENV_REFS: &[(&[&str], RefKind)] = &[
+    (
+        &["valueFrom", "configMapKeyRef", "name"],
+        RefKind::ConfigMap,
+    ),
+    (&["valueFrom", "secretKeyRef", "name"], RefKind::Secret),
+];
+const ENV_FROM_REFS: &[(&[&str], RefKind)] = &[
+    (&["configMapRef", "name"], RefKind::ConfigMap),
+    (&["secretRef", "name"], RefKind::Secret),
+];
+
+fn path_mut<'a>(mut v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    for p in path {
+        v = v.get_mut(*p)?;
+    }
+    Some(v)
+}
+
+fn array_mut<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
+    v.get_mut(key)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
+fn is_token_volume(vol: &Value) -> bool {
+    vol.pointer("/projected/sources")
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|src| src.get("serviceAccountToken").is_some()))
+}
+
+/// Calls `f` on every string naming a namespaced object in a pod spec, except
+/// the token sources of the service-account token volume (served by the token Secret).
+fn visit_refs(spec: &mut Value, f: &mut dyn FnMut(RefKind, &mut Value)) {
+    let mut apply = |v: &mut Value, refs: &[(&[&str], RefKind)]| {
+        for (path, kind) in refs {
+            if let Some(s) = path_mut(v, path) {
+                f(*kind, s);
+            }
+        }
+    };
+    for vol in array_mut(spec, "volumes") {
+        let token = is_token_volume(vol);
+        if !token {
+            apply(vol, VOLUME_REFS);
+        }
+        let sources = vol
+            .pointer_mut("/projected/sources")
+            .and_then(Value::as_array_mut);
+        for src in sources.into_iter().flatten() {
+            if !token || token_source_items(src).is_none() {
+                apply(src, PROJECTED_REFS);
+            }
+        }
+    }
+    for list in CONTAINER_LISTS {
+        for c in array_mut(spec, list) {
+            for e in array_mut(c, "env") {
+                apply(e, ENV_REFS);
+            }
+            for e in array_mut(c, "envFrom") {
+                apply(e, ENV_FROM_REFS);
+            }
+        }
+    }
+    for s in array_mut(spec, "imagePullSecrets") {
+        apply(s, &[(&["name"], RefKind::Secret)]);
+    }
+}
+
+/// Every object the pod references, deduplicated and sorted.
+pub fn referenced_objects(vpod: &Value) -> Vec<(RefKind, String)> {
+    let mut spec = vpod.get("spec").cloned().unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    visit_refs(&mut spec, &mut |kind, v| {
+        if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
+            out.push((kind, s.to_owned()));
+        }
+    });
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The secret items replacing one source of the token volume, or `None` when
+/// the source is not part of what SA admission injects.
+fn token_source_items(src: &Value) -> Option<Vec<Value>> {
+    let item = |key: &str, it: &Value, default_path: &str| {
+        let mut m = Map::new();
+        m.insert("key".into(), key.into());
+        m.insert(
+            "path".into(),
+            it.get("path")
+                .cloned()
+                .unwrap_or_else(|| default_path.into()),
+        );
+        if let Some(mode) = it.get("mode") {
+            m.insert("mode".into(), mode.clone());
+        }
+        Value::Object(m)
+    };
+    if let Some(t) = src.get("serviceAccountToken") {
+        return Some(vec![item("token", t, "token")]);
+    }
+    if let Some(cm) = src.get("configMap") {
+        if cm.get("name").and_then(Value::as_str) != Some("kube-root-ca.crt") {
+            return None;
+        }
+        return match cm.get("items").and_then(Value::as_array) {
+            None => Some(vec![item("ca.crt", &Value::Null, "ca.crt")]),
+            Some(items) => items
+                .iter()
+                .map(|i| {
+                    (i.get("key").and_then(Value::as_str) == Some("ca.crt"))
+                        .then(|| item("ca.crt", i, "ca.crt"))
+                })
+                .collect(),
+        };
+    }
+    let items = src.pointer("/downwardAPI/items")?.as_array()?;
+    items
+        .iter()
+        .map(|i| {
+            (i.pointer("/fieldRef/fieldPath").and_then(Value::as_str) == Some("metadata.namespace"))
+                .then(|| item("namespace", i, "namespace"))
+        })
+        .collect()
+}
+
+fn translate_token_volume(vol: &Value, secret: &str) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "name".into(),
+        vol.get("name").cloned().unwrap_or(Value::Null),
+    );
+    let sources = vol
+        .pointer("/projected/sources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let per_source: Vec<Option<Vec<Value>>> = sources.iter().map(token_source_items).collect();
+    if per_source.iter().all(Option::is_some) {
+        let items: Vec<Value> = per_source.into_iter().flatten().flatten().collect();
+        let mut s = json!({ "secretName": secret, "items": items });
+        if let Some(mode) = vol.pointer("/projected/defaultMode") {
+            s["defaultMode"] = mode.clone();
+        }
+        out.insert("secret".into(), s);
+    } else {
+        let mut projected = vol.get("projected").cloned().unwrap_or_else(|| json!({}));
+        projected["sources"] = sources
+            .into_iter()
+            .zip(per_source)
+            .map(|(src, items)| match items {
+                Some(items) => json!({ "secret": { "name": secret, "items": items } }),
+                None => src,
+            })
+            .collect();
+        out.insert("projected".into(), projected);
+    }
+    Value::Object(out)
+}
+
+fn injected_env(target: &Target) -> Vec<(&'static str, String)> {
+    let host = if target.api_host.contains(':') {
+        format!("[{}]", target.api_host)
+    } else {
+        target.api_host.clone()
+    };
+    let port = target.api_port.to_string();
+    let url = format!("tcp://{host}:{port}");
+    vec![
+        ("KUBERNETES_SERVICE_HOST", target.api_host.clone()),
+        ("KUBERNETES_SERVICE_PORT", port.clone()),
+        ("KUBERNETES_SERVICE_PORT_HTTPS", port.clone()),
+        ("KUBERNETES_PORT", url.clone()),
+        ("KUBERNETES_PORT_443_TCP", url),
+        ("KUBERNETES_PORT_443_TCP_PROTO", "tcp".into()),
+        ("KUBERNETES_PORT_443_TCP_PORT", port),
+        ("KUBERNETES_PORT_443_TCP_ADDR", target.api_host.clone()),
+    ]
+}
+
+fn translate_container(
+    c: &mut Value,
+    id: &Identity,
+    sa: &str,
+    target: &Target,
+    dropped: &[String],
+) {
+    let Some(obj) = c.as_object_mut() else { return };
+    let mut env: Vec<Value> = match obj.remove("env") {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    for e in &mut env {
+        let inlined = match e
+            .pointer("/valueFrom/fieldRef/fieldPath")
+            .and_then(Value::as_str)
+        {
+            Some("metadata.name") => Some(id.name),
+            Some("metadata.namespace") => Some(id.namespace),
+            Some("metadata.uid") => Some(id.uid),
+            Some("spec.serviceAccountName") => Some(sa),
+            _ => None,
+        };
+        if let (Some(value), Some(m)) = (inlined, e.as_object_mut()) {
+            m.remove("valueFrom");
+            m.insert("value".into(), value.into());
+        }
+    }
+    let defined = |n: &str| {
+        env.iter()
+            .any(|e| e.get("name").and_then(Value::as_str) == Some(n))
+    };
+    let mut out: Vec<Value> = injected_env(target)
+        .into_iter()
+        .filter(|(n, _)| !defined(n))
+        .map(|(n, v)| json!({ "name": n, "value": v }))
+        .collect();
+    out.extend(env);
+    obj.insert("env".into(), out.into());
+    if let Some(Value::Array(mounts)) = obj.get_mut("volumeMounts") {
+        mounts.retain(|m| {
+            !m.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| dropped.iter().any(|d| d == n))
+        });
+    }
+}
+
+fn translate_pod_spec(
+    spec: &Value,
+    id: &Identity,
+    target: &Target,
+    token_secret: Option<&str>,
+) -> Value {
+    let mut spec = spec.clone();
+    let sa = spec
+        .get("serviceAccountName")
+        .or_else(|| spec.get("serviceAccount"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_owned();
+    let vns = id.namespace;
+    visit_refs(&mut spec, &mut |_, v| {
+        if let Some(s) = v.as_str() {
+            *v = physical_name(s, vns, &target.vcluster_id).into();
+        }
+    });
+    let mut dropped = Vec::new();
+    if let Some(Value::Array(vols)) = spec.get_mut("volumes") {
+        vols.retain_mut(|vol| {
+            if !is_token_volume(vol) {
+                return true;
+            }
+            match token_secret {
+                Some(secret) => {
+                    *vol = translate_token_volume(vol, secret);
+                    true
+                }
+                None => {
+                    if let Some(n) = vol.get("name").and_then(Value::as_str) {
+                        dropped.push(n.to_owned());
+                    }
+                    false
+                }
+            }
+        });
+    }
+    for list in CONTAINER_LISTS {
+        for c in array_mut(&mut spec, list) {
+            translate_container(c, id, &sa, target, &dropped);
+        }
+    }
+    let Some(obj) = spec.as_object_mut() else {
+        return spec;
+    };
+    for k in DROPPED_POD_SPEC {
+        obj.remove(*k);
+    }
+    obj.insert("automountServiceAccountToken".into(), false.into());
+    obj.insert("enableServiceLinks".into(), false.into());
+    if !obj.contains_key("hostname") {
+        let cut: String = id.name.chars().take(MAX_NAME).collect();
+        let cut = cut.trim_end_matches(['-', '.']);
+        if is_dns_label(cut) {
+            obj.insert("hostname".into(), cut.into());
+        }
+    }
+    spec
+}
+
+/// Builds the physical Pod for a virtual pod (see the module rules).
+/// `token_secret` is the physical name of the Secret holding the pod's
+/// service-account `token`, `ca.crt` and `namespace`.
+pub fn translate_pod(
+    vpod: &Value,
+    target: &Target,
+    token_secret: Option<&str>,
+) -> Result<Value, TranslateError> {
+    let id = identity(vpod, "Pod")?;
+    let spec = vpod
+        .get("spec")
+        .filter(|s| s.is_object())
+        .ok_or(TranslateError::MissingField {
+            kind: "Pod",
+            field: "spec",
+        })?;
+    let mut obj = physical_object(vpod, &id, target);
+    obj.insert(
+        "spec".into(),
+        translate_pod_spec(spec, &id, target, token_secret),
+    );
+    Ok(Value::Object(obj))
+}
+
+// ---------------------------------------------------------------- other kinds
+
+fn copy_fields(obj: &mut Map<String, Value>, v: &Value, keys: &[&str]) {
+    for k in keys {
+        if let Some(val) = v.get(*k) {
+            obj.insert((*k).into(), val.clone());
+        }
+    }
+}
+
+pub fn translate_config_map(v: &Value, target: &Target) -> Result<Value, TranslateError> {
+    let id = identity(v, "ConfigMap")?;
+    let mut obj = physical_object(v, &id, target);
+    copy_fields(&mut obj, v, &["data", "binaryData", "immutable"]);
+    Ok(Value::Object(obj))
+}
+
+pub fn translate_secret(v: &Value, target: &Target) -> Result<Value, TranslateError> {
+    let id = identity(v, "Secret")?;
+    let mut obj = physical_object(v, &id, target);
+    copy_fields(&mut obj, v, &["data", "stringData", "immutable", "type"]);
+    if obj.get("type").and_then(Value::as_str) == Some("kubernetes.io/service-account-token") {
+        obj.insert("type".into(), "Opaque".into());
+    }
+    Ok(Value::Object(obj))
+}
+
+const PVC_CONTROLLER_ANNOTATIONS: &[&str] = &[
+    "pv.kubernetes.io/bind-completed",
+    "pv.kubernetes.io/bound-by-controller",
+    "volume.kubernetes.io/selected-node",
+    "volume.kubernetes.io/storage-provisioner",
+    "volume.beta.kubernetes.io/storage-provisioner",
+];
+
+pub fn translate_pvc(v: &Value, target: &Target) -> Result<Value, TranslateError> {
+    let id = identity(v, "PersistentVolumeClaim")?;
+    let mut obj = physical_object(v, &id, target);
+    if let Some(Value::Object(ann)) = obj
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+    {
+        for k in PVC_CONTROLLER_ANNOTATIONS {
+            ann.remove(*k);
+        }
+    }
+    let mut spec = v.get("spec").cloned().unwrap_or_else(|| json!({}));
+    if let Some(s) = spec.as_object_mut() {
+        s.remove("volumeName");
+        for key in ["dataSource", "dataSourceRef"] {
+            let Some(ds) = s.get_mut(key) else { continue };
+            let is_pvc = ds.get("kind").and_then(Value::as_str) == Some("PersistentVolumeClaim")
+                && ds
+                    .get("apiGroup")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .is_empty()
+                && ds.get("namespace").is_none();
+            if let (true, Some(name)) = (is_pvc, ds.get("name").and_then(Value::as_str)) {
+                ds["name"] = physical_name(name, id.namespace, &target.vcluster_id).into();
+            }
+        }
+    }
+    obj.insert("spec".into(), spec);
+    Ok(Value::Object(obj))
+}
+
+pub fn translate_service(v: &Value, target: &Target) -> Result<Value, TranslateError> {
+    let id = identity(v, "Service")?;
+    let mut obj = physical_object(v, &id, target);
+    let mut spec = v.get("spec").cloned().unwrap_or_else(|| json!({}));
+    if let Some(s) = spec.as_object_mut() {
+        let headless = s.get("clusterIP").and_then(Value::as_str) == Some("None");
+        for k in [
+            "clusterIP",
+            "clusterIPs",
+            "ipFamilies",
+            "healthCheckNodePort",
+        ] {
+            s.remove(k);
+        }
+        if headless {
+            s.insert("clusterIP".into(), "None".into());
+            s.insert("clusterIPs".into(), json!(["None"]));
+        }
+        for p in s
+            .get_mut("ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = p.as_object_mut() {
+                p.remove("nodePort");
+            }
+        }
+        if let Some(Value::Object(sel)) = s.get_mut("selector")
+            && !sel.is_empty()
+        {
+            sel.extend(managed_labels(id.namespace, &target.vcluster_id));
+        }
+    }
+    obj.insert("spec".into(), spec);
+    Ok(Value::Object(obj))
+}
+
+// ---------------------------------------------------------------- up-sync
+
+const COPIED_STATUS: &[&str] = &[
+    "phase",
+    "message",
+    "reason",
+    "podIP",
+    "podIPs",
+    "hostIP",
+    "hostIPs",
+    "startTime",
+    "containerStatuses",
+    "initContainerStatuses",
+    "ephemeralContainerStatuses",
+    "qosClass",
+    "resize",
+];
+
+/// The virtual pod's new status from the physical pod's (see the module rules).
+pub fn virtual_pod_status(ppod: &Value, vpod: &Value) -> Value {
+    let object = |v: &Value| v.get("status").and_then(Value::as_object).cloned();
+    let pstatus = object(ppod).unwrap_or_default();
+    let mut status = object(vpod).unwrap_or_default();
+    for k in COPIED_STATUS {
+        match pstatus.get(*k) {
+            Some(v) => status.insert((*k).into(), v.clone()),
+            None => status.remove(*k),
+        };
+    }
+    status.entry("phase").or_insert_with(|| "Pending".into());
+    let ctype = |c: &Value| c.get("type").and_then(Value::as_str).map(str::to_owned);
+    let physical: Vec<Value> = pstatus
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let mut c = c.clone();
+            if let Some(m) = c.as_object_mut() {
+                m.remove("observedGeneration");
+            }
+            c
+        })
+        .collect();
+    let types: Vec<Option<String>> = physical.iter().map(ctype).collect();
+    let kept = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| !types.contains(&ctype(c)))
+        .cloned();
+    let conditions: Vec<Value> = physical.into_iter().chain(kept).collect();
+    if conditions.is_empty() {
+        status.remove("conditions");
+    } else {
+        status.insert("conditions".into(), conditions.into());
+    }
+    Value::Object(status)
+}
+
+/// The annotation showing which physical node runs the pod, once scheduled.
+pub fn physical_node_annotation(ppod: &Value) -> Option<(&'static str, String)> {
+    ppod.pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(|n| (ANN_PHYSICAL_NODE, n.to_owned()))
+}
+
+// ---------------------------------------------------------------- updates
+
+/// RFC 7386 diff from `old` to `new` (`null` deletes), `None` when equal.
+fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
+    if old == new {
+        return None;
+    }
+    let (Value::Object(o), Value::Object(n)) = (old, new) else {
+        return Some(new.clone());
+    };
+    let mut d = Map::new();
+    for (k, nv) in n {
+        if let Some(x) = merge_diff(o.get(k).unwrap_or(&Value::Null), nv) {
+            d.insert(k.clone(), x);
+        }
+    }
+    for k in o.keys().filter(|k| !n.contains_key(*k)) {
+        d.insert(k.clone(), Value::Null);
+    }
+    Some(Value::Object(d))
+}
+
+fn take_array(spec: &mut Map<String, Value>, key: &str) -> Vec<Value> {
+    match spec.remove(key) {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    }
+}
+
+fn strip_toleration_seconds(t: &Value) -> Value {
+    let mut t = t.clone();
+    if let Some(m) = t.as_object_mut() {
+        m.remove("tolerationSeconds");
+    }
+    t
+}
+
+/// Patch entries for one container list, or `None` if a change needs a recreate.
+fn container_changes(old: Vec<Value>, new: Vec<Value>, init: bool) -> Option<Vec<Value>> {
+    if old.len() != new.len() {
+        return None;
+    }
+    let mut patches = Vec::new();
+    for (mut o, mut n) in old.into_iter().zip(new) {
+        let resizable = !init || n.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+        let (om, nm) = (o.as_object_mut()?, n.as_object_mut()?);
+        let (oi, ni) = (om.remove("image"), nm.remove("image"));
+        let empty = json!({});
+        let (or, nr) = (om.remove("resources"), nm.remove("resources"));
+        let resources = merge_diff(or.as_ref().unwrap_or(&empty), nr.as_ref().unwrap_or(&empty));
+        if om != nm || (resources.is_some() && !resizable) {
+            return None;
+        }
+        let mut p = Map::new();
+        if oi != ni {
+            p.insert("image".into(), ni?);
+        }
+        if let Some(r) = resources {
+            p.insert("resources".into(), r);
+        }
+        if !p.is_empty() {
+            p.insert("name".into(), nm.get("name")?.clone());
+            patches.push(Value::Object(p));
+        }
+    }
+    Some(patches)
+}
+
+fn in_place_patch(old: &Value, new: &Value) -> Option<Map<String, Value>> {
+    let mut os = old.get("spec")?.as_object()?.clone();
+    let mut ns = new.get("spec")?.as_object()?.clone();
+    let mut spec = Map::new();
+    let ad =
+        |s: &mut Map<String, Value>| s.remove("activeDeadlineSeconds").and_then(|v| v.as_i64());
+    match (ad(&mut os), ad(&mut ns)) {
+        (a, b) if a == b => {}
+        (a, Some(b)) if b > 0 && a.is_none_or(|a| b <= a) => {
+            spec.insert("activeDeadlineSeconds".into(), b.into());
+        }
+        _ => return None,
+    }
+    let (ot, nt) = (
+        take_array(&mut os, "tolerations"),
+        take_array(&mut ns, "tolerations"),
+    );
+    if ot != nt {
+        let stripped: Vec<Value> = nt.iter().map(strip_toleration_seconds).collect();
+        if !ot
+            .iter()
+            .all(|t| stripped.contains(&strip_toleration_seconds(t)))
+        {
+            return None;
+        }
+        spec.insert("tolerations".into(), nt.into());
+    }
+    for (key, init) in [("containers", false), ("initContainers", true)] {
+        let changes = container_changes(take_array(&mut os, key), take_array(&mut ns, key), init)?;
+        if !changes.is_empty() {
+            spec.insert(key.into(), changes.into());
+        }
+    }
+    let (oe, ne) = (
+        take_array(&mut os, "ephemeralContainers"),
+        take_array(&mut ns, "ephemeralContainers"),
+    );
+    if ne.len() < oe.len() || ne[..oe.len()] != oe[..] || os != ns {
+        return None;
+    }
+    if ne.len() > oe.len() {
+        spec.insert("ephemeralContainers".into(), ne[oe.len()..].to_vec().into());
+    }
+    let mut patch = Map::new();
+    let mut meta = Map::new();
+    for key in ["labels", "annotations"] {
+        let get = |v: &Value| {
+            v.pointer(&format!("/metadata/{key}"))
+                .cloned()
+                .unwrap_or_else(|| json!({}))
+        };
+        if let Some(d) = merge_diff(&get(old), &get(new)) {
+            meta.insert(key.into(), d);
+        }
+    }
+    if !meta.is_empty() {
+        patch.insert("metadata".into(), meta.into());
+    }
+    if !spec.is_empty() {
+        patch.insert("spec".into(), spec.into());
+    }
+    Some(patch)
+}
+
+/// Classifies an update of a virtual pod (same uid) for its physical pod.
+/// A change Kubernetes may still refuse (for example a resize that changes the
+/// QoS class) comes back as `InPlace`; the syncer recreates on `422 Invalid`.
+pub fn spec_change(old_vpod: &Value, new_vpod: &Value) -> SpecChange {
+    let target = Target {
+        vcluster_id: "v".into(),
+        namespace: "p".into(),
+        api_host: "h".into(),
+        api_port: 443,
+    };
+    let (Ok(old), Ok(new)) = (
+        translate_pod(old_vpod, &target, Some("t")),
+        translate_pod(new_vpod, &target, Some("t")),
+    ) else {
+        return SpecChange::Recreate;
+    };
+    match in_place_patch(&old, &new) {
+        None => SpecChange::Recreate,
+        Some(p) if p.is_empty() => SpecChange::None,
+        Some(p) => SpecChange::InPlace(Value::Object(p)),
+    }
+}
+
+/// Splits an [`SpecChange::InPlace`] patch by the endpoint that accepts each part.
+pub fn split_in_place_patch(patch: &Value) -> InPlacePatches {
+    let mut pod = patch.clone();
+    let mut out = InPlacePatches::default();
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        out.pod = Some(pod).filter(|p| p.as_object().is_some_and(|m| !m.is_empty()));
+        return out;
+    };
+    if let Some(e) = spec.remove("ephemeralContainers") {
+        out.ephemeral_containers = Some(json!({ "spec": { "ephemeralContainers": e } }));
+    }
+    let mut resize = Map::new();
+    for key in ["containers", "initContainers"] {
+        let Some(Value::Array(list)) = spec.get_mut(key) else {
+            continue;
+        };
+        let mut sized = Vec::new();
+        for c in list.iter_mut() {
+            if let Some(m) = c.as_object_mut()
+                && let Some(r) = m.remove("resources")
+            {
+                sized.push(json!({ "name": m.get("name").cloned(), "resources": r }));
+            }
+        }
+        list.retain(|c| c.as_object().is_some_and(|m| m.len() > 1));
+        if list.is_empty() {
+            spec.remove(key);
+        }
+        if !sized.is_empty() {
+            resize.insert(key.into(), sized.into());
+        }
+    }
+    if !resize.is_empty() {
+        out.resize = Some(json!({ "spec": resize }));
+    }
+    if spec.is_empty()
+        && let Some(m) = pod.as_object_mut()
+    {
+        m.remove("spec");
+    }
+    out.pod = Some(pod).filter(|p| p.as_object().is_some_and(|m| !m.is_empty()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        let (host, port) = ("10.0.0.9".into(), 6443);
+        Target {
+            vcluster_id: "vk1".into(),
+            namespace: "tenant".into(),
+            api_host: host,
+            api_port: port,
+        }
+    }
+
+    fn p(name: &str) -> String {
+        physical_name(name, "ns", "vk1")
+    }
+
+    fn pod(token: Option<&str>) -> Value {
+        translate_pod(&vpod(), &target(), token).expect("translate")
+    }
+
+    fn vpod() -> Value {
+        let mounts = json!([{"name": "kube-api-access-abcde", "mountPath": "/var/run/secrets/x"},
+                            {"name": "cfg", "mountPath": "/cfg"}]);
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": "web-0", "namespace": "ns", "uid": "u-1", "resourceVersion": "7", "generation": 1,
+            "creationTimestamp": "t", "finalizers": ["f"], "managedFields": [],
+            "ownerReferences": [{"kind": "StatefulSet", "name": "web"}],
+            "labels": {"app": "web"}, "annotations": {"a": "b", "vkube.io/physical-node": "w1"}},
+          "spec": {
+            "nodeName": "cluster-a", "serviceAccountName": "builder", "serviceAccount": "builder",
+            "priorityClassName": "high", "priority": 1000, "nodeSelector": {"topology.vkube.io/cluster": "a"},
+            "affinity": {"nodeAffinity": {}}, "topologySpreadConstraints": [{"maxSkew": 1}],
+            "tolerations": [{"key": "k", "operator": "Exists"}],
+            "imagePullSecrets": [{"name": "regcred"}],
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "app-config"}},
+                {"name": "sec", "secret": {"secretName": "app-secret"}},
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+                {"name": "csi", "csi": {"driver": "d", "nodePublishSecretRef": {"name": "csi-creds"}}},
+                {"name": "proj", "projected": {"sources": [{"configMap": {"name": "proj-cm"}},
+                                                           {"secret": {"name": "proj-sec"}}]}},
+                {"name": "kube-api-access-abcde", "projected": {"defaultMode": 420, "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {"downwardAPI": {"items": [{"path": "namespace",
+                        "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}}
+            ],
+            "initContainers": [{"name": "init", "image": "busybox", "volumeMounts": mounts.clone(),
+                "envFrom": [{"configMapRef": {"name": "init-env"}}]}],
+            "containers": [{"name": "app", "image": "nginx:1", "volumeMounts": mounts,
+                "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "env-cm", "key": "a"}}},
+                        {"name": "B", "valueFrom": {"secretKeyRef": {"name": "env-sec", "key": "b"}}},
+                        {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "KUBERNETES_SERVICE_HOST", "value": "user-set"}],
+                "envFrom": [{"secretRef": {"name": "env-from-sec"}}],
+                "resources": {"requests": {"cpu": "100m"}}}],
+            "ephemeralContainers": [{"name": "dbg", "image": "busybox",
+                "env": [{"name": "C", "valueFrom": {"configMapKeyRef": {"name": "dbg-cm", "key": "c"}}}]}]
+          },
+          "status": {"phase": "Pending"}})
+    }
+
+    #[test]
+    fn physical_names() {
+        let (a52, a53, n60) = ("a".repeat(52), "a".repeat(53), "n".repeat(60));
+        let dotted = format!("{}.{}", "b".repeat(51), "c".repeat(30));
+        // (name, namespace, Some(expected) | None = hashed)
+        let cases: &[(&str, &str, Option<String>)] = &[
+            ("web", "default", Some("web-x-default-x-vk1".into())),
+            (&a52, "ns", Some(format!("{a52}-x-ns-x-vk1"))), // exactly 63
+            (&a53, "ns", None),                              // 64
+            ("web", &n60, None),
+            ("app.config", "ns", None), // dots are not label characters
+            ("a-x-b", "c", None),       // ambiguous split
+            ("a", "b-x-c", None),
+            ("name-", "ns", Some("name--x-ns-x-vk1".into())),
+            (&dotted, "ns", None),
+        ];
+        for (name, ns, want) in cases {
+            let got = physical_name(name, ns, "vk1");
+            assert!(is_dns_label(&got), "{got} is not a DNS label");
+            assert_eq!(got, physical_name(name, ns, "vk1"), "deterministic");
+            match want {
+                Some(w) => assert_eq!(&got, w),
+                None => {
+                    let (prefix, hash) = got.rsplit_once('-').expect("hash suffix");
+                    assert_eq!(hash.len(), 10, "{got}");
+                    assert!(prefix.len() <= 52 && !prefix.ends_with('-'), "{got}");
+                }
+            }
+        }
+        assert_eq!(physical_name(&a53, "ns", "vk1").len(), 63);
+        // Distinct inputs, including ones whose joined strings coincide.
+        let pairs = [
+            ("a-x-b", "c"),
+            ("a", "b-x-c"),
+            ("a-x", "b"),
+            ("a", "x-b"),
+            ("a.b", "c"),
+            ("a-b", "c"),
+        ];
+        let mut names: Vec<String> = pairs
+            .iter()
+            .map(|(n, s)| physical_name(n, s, "vk1"))
+            .collect();
+        names.extend(
+            (0..200).map(|i| physical_name(&format!("{}{i}", "x".repeat(60)), "ns", "vk1")),
+        );
+        let total = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), total);
+    }
+
+    #[test]
+    fn pod_metadata_and_dropped_fields() {
+        let pp = pod(Some("tok"));
+        let m = &pp["metadata"];
+        assert_eq!(
+            (&m["name"], &m["namespace"]),
+            (&json!(p("web-0")), &json!("tenant"))
+        );
+        let labels = json!({"app": "web", LABEL_MANAGED_BY: "vk1", LABEL_NAMESPACE: "ns"});
+        assert_eq!(m["labels"], labels);
+        let ann = json!({"a": "b", ANN_NAME: "web-0", ANN_NAMESPACE: "ns", ANN_UID: "u-1", ANN_VCLUSTER: "vk1"});
+        assert_eq!(m["annotations"], ann);
+        let meta_keys: Vec<&String> = m.as_object().expect("metadata").keys().collect();
+        assert_eq!(meta_keys, ["name", "namespace", "labels", "annotations"]);
+        assert!(pp.get("status").is_none());
+        let s = &pp["spec"];
+        for k in DROPPED_POD_SPEC {
+            assert!(s.get(*k).is_none(), "{k} kept");
+        }
+        assert_eq!(
+            s["tolerations"],
+            json!([{"key": "k", "operator": "Exists"}])
+        );
+        assert_eq!(
+            (&s["automountServiceAccountToken"], &s["enableServiceLinks"]),
+            (&json!(false), &json!(false))
+        );
+        assert_eq!(s["hostname"], "web-0");
+    }
+
+    #[test]
+    fn every_reference_rewritten() {
+        let pp = pod(Some("tok"));
+        let cases: &[(&str, &str)] = &[
+            ("/spec/volumes/0/configMap/name", "app-config"),
+            ("/spec/volumes/1/secret/secretName", "app-secret"),
+            (
+                "/spec/volumes/2/persistentVolumeClaim/claimName",
+                "data-web-0",
+            ),
+            ("/spec/volumes/3/csi/nodePublishSecretRef/name", "csi-creds"),
+            (
+                "/spec/volumes/4/projected/sources/0/configMap/name",
+                "proj-cm",
+            ),
+            (
+                "/spec/volumes/4/projected/sources/1/secret/name",
+                "proj-sec",
+            ),
+            (
+                "/spec/containers/0/env/7/valueFrom/configMapKeyRef/name",
+                "env-cm",
+            ),
+            (
+                "/spec/containers/0/env/8/valueFrom/secretKeyRef/name",
+                "env-sec",
+            ),
+            (
+                "/spec/containers/0/envFrom/0/secretRef/name",
+                "env-from-sec",
+            ),
+            (
+                "/spec/initContainers/0/envFrom/0/configMapRef/name",
+                "init-env",
+            ),
+            (
+                "/spec/ephemeralContainers/0/env/8/valueFrom/configMapKeyRef/name",
+                "dbg-cm",
+            ),
+            ("/spec/imagePullSecrets/0/name", "regcred"),
+        ];
+        for (ptr, v) in cases {
+            assert_eq!(pp.pointer(ptr), Some(&json!(p(v))), "{ptr}");
+        }
+        // downward API values the physical pod would get wrong are inlined
+        assert_eq!(
+            pp["spec"]["containers"][0]["env"][9],
+            json!({"name": "NS", "value": "ns"})
+        );
+        assert_eq!(
+            pp["spec"]["containers"][0]["env"][10],
+            json!({"name": "POD", "value": "web-0"})
+        );
+
+        use RefKind::{ConfigMap as C, PersistentVolumeClaim as P, Secret as S};
+        let want: Vec<(RefKind, String)> = [
+            (C, "app-config"),
+            (C, "dbg-cm"),
+            (C, "env-cm"),
+            (C, "init-env"),
+            (C, "proj-cm"),
+            (S, "app-secret"),
+            (S, "csi-creds"),
+            (S, "env-from-sec"),
+            (S, "env-sec"),
+            (S, "proj-sec"),
+            (S, "regcred"),
+            (P, "data-web-0"),
+        ]
+        .map(|(k, n)| (k, n.to_owned()))
+        .to_vec();
+        assert_eq!(referenced_objects(&vpod()), want);
+        let mut dup = vpod();
+        dup["spec"]["volumes"][1]["secret"]["secretName"] = "regcred".into();
+        assert_eq!(
+            referenced_objects(&dup).len(),
+            want.len() - 1,
+            "deduplicated"
+        );
+    }
+
+    #[test]
+    fn token_volume_replaced_or_dropped() {
+        let mounts = |pp: &Value, c: &str| -> Vec<Value> {
+            let list = pp["spec"][c][0]["volumeMounts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            list.iter().map(|m| m["name"].clone()).collect()
+        };
+        let pp = pod(Some("tok"));
+        let items = json!([{"key": "token", "path": "token"}, {"key": "ca.crt", "path": "ca.crt"},
+                           {"key": "namespace", "path": "namespace"}]);
+        let secret = json!({"secretName": "tok", "items": items, "defaultMode": 420});
+        assert_eq!(
+            pp["spec"]["volumes"][5],
+            json!({"name": "kube-api-access-abcde", "secret": secret})
+        );
+        assert_eq!(mounts(&pp, "containers"), ["kube-api-access-abcde", "cfg"]);
+
+        let pp = pod(None);
+        let vols = pp["spec"]["volumes"].as_array().expect("volumes");
+        assert_eq!(vols.len(), 5);
+        assert!(vols.iter().all(|v| v["name"] != "kube-api-access-abcde"));
+        for c in ["containers", "initContainers"] {
+            assert_eq!(mounts(&pp, c), ["cfg"], "{c}");
+        }
+
+        // A projected volume mixing the token with a user source keeps its shape.
+        let mut mixed = vpod();
+        mixed["spec"]["volumes"] = json!([{"name": "mix", "projected": {"sources": [
+            {"serviceAccountToken": {"audience": "vault", "path": "vault-token"}},
+            {"configMap": {"name": "other"}}]}}]);
+        let pp = translate_pod(&mixed, &target(), Some("tok")).expect("translate");
+        let token =
+            json!({"secret": {"name": "tok", "items": [{"key": "token", "path": "vault-token"}]}});
+        let sources = json!([token, {"configMap": {"name": p("other")}}]);
+        assert_eq!(pp["spec"]["volumes"][0]["projected"]["sources"], sources);
+        assert!(referenced_objects(&mixed).contains(&(RefKind::ConfigMap, "other".into())));
+        assert!(
+            !referenced_objects(&vpod())
+                .iter()
+                .any(|(_, n)| n == "kube-root-ca.crt")
+        );
+    }
+
+    #[test]
+    fn env_injected() {
+        let pp = pod(Some("tok"));
+        let url = "tcp://10.0.0.9:6443";
+        let cases: &[(&str, &str, &str)] = &[
+            ("containers", "KUBERNETES_SERVICE_HOST", "user-set"), // explicit env wins
+            ("containers", "KUBERNETES_SERVICE_PORT", "6443"),
+            ("containers", "KUBERNETES_PORT", url),
+            ("initContainers", "KUBERNETES_SERVICE_HOST", "10.0.0.9"),
+            ("initContainers", "KUBERNETES_SERVICE_PORT_HTTPS", "6443"),
+            ("initContainers", "KUBERNETES_PORT_443_TCP", url),
+            (
+                "ephemeralContainers",
+                "KUBERNETES_PORT_443_TCP_ADDR",
+                "10.0.0.9",
+            ),
+        ];
+        for (list, name, value) in cases {
+            let env = pp["spec"][list][0]["env"].as_array().expect("env");
+            let hits: Vec<&Value> = env.iter().filter(|e| e["name"] == *name).collect();
+            assert_eq!(hits.len(), 1, "{list} {name}");
+            assert_eq!(hits[0]["value"], *value, "{list} {name}");
+        }
+        let first = &pp["spec"]["initContainers"][0]["env"][0]["name"];
+        assert_eq!(
+            first, "KUBERNETES_SERVICE_HOST",
+            "injected first so $(VAR) resolves"
+        );
+        let v6 = Target {
+            api_host: "fd00::1".into(),
+            ..target()
+        };
+        let pp = translate_pod(&vpod(), &v6, None).expect("translate");
+        let want = json!({"name": "KUBERNETES_PORT", "value": "tcp://[fd00::1]:6443"});
+        assert_eq!(pp["spec"]["initContainers"][0]["env"][3], want);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let missing = |field| TranslateError::MissingField { kind: "Pod", field };
+        let cases = [
+            (json!("pod"), TranslateError::NotAnObject { kind: "Pod" }),
+            (
+                json!({"metadata": {"namespace": "ns", "uid": "u"}, "spec": {}}),
+                missing("metadata.name"),
+            ),
+            (
+                json!({"metadata": {"name": "a", "namespace": "ns"}, "spec": {}}),
+                missing("metadata.uid"),
+            ),
+            (
+                json!({"metadata": {"name": "a", "namespace": "ns", "uid": "u"}}),
+                missing("spec"),
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(translate_pod(&v, &target(), None), Err(want));
+        }
+    }
+
+    #[test]
+    fn other_kinds() {
+        let t = target();
+        let meta = json!({"name": "s", "namespace": "ns", "uid": "u"});
+        let sa = json!({"metadata": meta, "type": "kubernetes.io/service-account-token", "data": {"k": "dA=="}});
+        let sec = translate_secret(&sa, &t).expect("secret");
+        assert_eq!(
+            (&sec["type"], &sec["data"]),
+            (&json!("Opaque"), &json!({"k": "dA=="}))
+        );
+        let tls = translate_secret(&json!({"metadata": meta, "type": "kubernetes.io/tls"}), &t);
+        assert_eq!(tls.expect("secret")["type"], "kubernetes.io/tls");
+        let cm = json!({"metadata": meta, "data": {"k": "v"}, "immutable": true});
+        let cm = translate_config_map(&cm, &t).expect("cm");
+        assert_eq!(
+            (&cm["kind"], &cm["data"]["k"], &cm["immutable"]),
+            (&json!("ConfigMap"), &json!("v"), &json!(true))
+        );
+        assert_eq!(cm["metadata"]["name"], p("s"));
+        let pvc = json!({"metadata": {"name": "s", "namespace": "ns", "uid": "u",
+                "annotations": {"volume.kubernetes.io/selected-node": "cluster-a", "keep": "1"}},
+            "spec": {"volumeName": "pv-1", "storageClassName": "fast", "accessModes": ["ReadWriteOnce"],
+                     "dataSource": {"kind": "PersistentVolumeClaim", "name": "src"}}});
+        let pvc = translate_pvc(&pvc, &t).expect("pvc");
+        let spec = json!({"storageClassName": "fast", "accessModes": ["ReadWriteOnce"],
+                          "dataSource": {"kind": "PersistentVolumeClaim", "name": p("src")}});
+        assert_eq!(pvc["spec"], spec);
+        let ann = &pvc["metadata"]["annotations"];
+        assert!(ann.get("volume.kubernetes.io/selected-node").is_none() && ann["keep"] == "1");
+    }
+
+    #[test]
+    fn services() {
+        let sel = |app: &str| json!({"app": app, LABEL_MANAGED_BY: "vk1", LABEL_NAMESPACE: "ns"});
+        let cases = [
+            (
+                json!({"type": "ClusterIP", "clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.5"],
+                    "ipFamilies": ["IPv4"], "selector": {"app": "web"}, "ports": [{"port": 80}]}),
+                json!({"type": "ClusterIP", "selector": sel("web"), "ports": [{"port": 80}]}),
+            ),
+            (
+                json!({"clusterIP": "None", "clusterIPs": ["None"], "selector": {"app": "db"}}),
+                json!({"selector": sel("db"), "clusterIP": "None", "clusterIPs": ["None"]}),
+            ),
+            (
+                json!({"type": "LoadBalancer", "clusterIP": "10.96.0.6", "healthCheckNodePort": 31000,
+                    "selector": {"app": "web"}, "ports": [{"port": 80, "nodePort": 30080}]}),
+                json!({"type": "LoadBalancer", "selector": sel("web"), "ports": [{"port": 80}]}),
+            ),
+            // selectorless: must not select every managed pod
+            (
+                json!({"ports": [{"port": 5432}]}),
+                json!({"ports": [{"port": 5432}]}),
+            ),
+            (json!({"selector": {}}), json!({"selector": {}})),
+        ];
+        for (spec, want) in cases {
+            let v =
+                json!({"metadata": {"name": "web", "namespace": "ns", "uid": "u"}, "spec": spec});
+            let got = translate_service(&v, &target()).expect("service");
+            assert_eq!(got["spec"], want, "{spec}");
+            assert_eq!(got["metadata"]["name"], p("web"));
+        }
+    }
+
+    #[test]
+    fn status_copied_up() {
+        let ppod = json!({"spec": {"nodeName": "worker-3"}, "status": {
+            "phase": "Running", "podIP": "10.244.1.7", "podIPs": [{"ip": "10.244.1.7"}],
+            "hostIP": "172.18.0.3", "startTime": "t", "qosClass": "Burstable", "observedGeneration": 4,
+            "containerStatuses": [{"name": "app", "ready": true}],
+            "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 4},
+                           {"type": "PodScheduled", "status": "True"}]}});
+        let vpod = json!({"status": {"phase": "Pending", "nominatedNodeName": "x", "message": "old",
+            "conditions": [{"type": "PodScheduled", "status": "True", "reason": "virtual"},
+                           {"type": "DisruptionTarget", "status": "True"}]}});
+        let st = virtual_pod_status(&ppod, &vpod);
+        let conditions = json!([{"type": "Ready", "status": "True"}, {"type": "PodScheduled", "status": "True"},
+                                {"type": "DisruptionTarget", "status": "True"}]);
+        let cases: &[(&str, Value)] = &[
+            ("phase", json!("Running")),
+            ("podIP", json!("10.244.1.7")),
+            ("podIPs", json!([{"ip": "10.244.1.7"}])),
+            ("hostIP", json!("172.18.0.3")),
+            ("startTime", json!("t")),
+            ("qosClass", json!("Burstable")),
+            ("containerStatuses", json!([{"name": "app", "ready": true}])),
+            ("nominatedNodeName", json!("x")),
+            ("conditions", conditions),
+        ];
+        for (k, v) in cases {
+            assert_eq!(&st[*k], v, "{k}");
+        }
+        for k in ["message", "observedGeneration", "initContainerStatuses"] {
+            assert!(st.get(k).is_none(), "{k}");
+        }
+        assert_eq!(
+            virtual_pod_status(&json!({}), &json!({})),
+            json!({"phase": "Pending"})
+        );
+        let node = Some((ANN_PHYSICAL_NODE, "worker-3".to_owned()));
+        assert_eq!(physical_node_annotation(&ppod), node);
+        assert_eq!(physical_node_annotation(&json!({"spec": {}})), None);
+    }
+
+    #[test]
+    fn virtual_key_round_trip() {
+        let t = target();
+        let obj = json!({"metadata": {"name": "x", "namespace": "team-a", "uid": "u-9"}});
+        let key = |ns: &str, name: &str, uid: &str| Some((ns.into(), name.into(), uid.into()));
+        let cases = [
+            (translate_pod(&vpod(), &t, None), key("ns", "web-0", "u-1")),
+            (translate_config_map(&obj, &t), key("team-a", "x", "u-9")),
+            (translate_secret(&obj, &t), key("team-a", "x", "u-9")),
+            (translate_pvc(&obj, &t), key("team-a", "x", "u-9")),
+            (translate_service(&obj, &t), key("team-a", "x", "u-9")),
+        ];
+        for (pobj, want) in cases {
+            let pobj = pobj.expect("translate");
+            assert_eq!(virtual_key(&pobj, "vk1"), want);
+            assert_eq!(virtual_key(&pobj, "other"), None);
+        }
+        let partial = json!({"metadata": {"annotations": {ANN_VCLUSTER: "vk1"}}});
+        assert_eq!(virtual_key(&partial, "vk1"), None);
+        assert_eq!(
+            virtual_key(&json!({"metadata": {"name": "foreign"}}), "vk1"),
+            None
+        );
+    }
+
+    /// Sets the value at a JSON pointer; a final `-` appends to the array.
+    fn set(v: &mut Value, ptr: &str, new: Value) {
+        let (parent, last) = ptr.rsplit_once('/').expect("pointer");
+        let slot = v.pointer_mut(parent).expect("parent");
+        match (last, slot) {
+            ("-", Value::Array(a)) => a.push(new),
+            (key, slot) => slot[key.replace("~1", "/")] = new,
+        }
+    }
+
+    #[test]
+    fn spec_change_classification() {
+        use SpecChange::Recreate as R;
+        let ip = |patch: Value| SpecChange::InPlace(json!({ "spec": patch }));
+        let cpu = json!({"limits": {"cpu": "1"}});
+        let cases = [
+            ("", json!(null), SpecChange::None),
+            ("/spec/nodeName", json!("cluster-b"), SpecChange::None), // binding only
+            (
+                "/metadata/annotations/vkube.io~1physical-node",
+                json!("w2"),
+                SpecChange::None,
+            ), // up-sync
+            ("/spec/nodeSelector", json!({"x": "y"}), SpecChange::None), // dropped field
+            (
+                "/spec/containers/0/image",
+                json!("nginx:2"),
+                ip(json!({"containers": [{"image": "nginx:2", "name": "app"}]})),
+            ),
+            (
+                "/spec/initContainers/0/image",
+                json!("busybox:2"),
+                ip(json!({"initContainers": [{"image": "busybox:2", "name": "init"}]})),
+            ),
+            (
+                "/spec/containers/0/resources",
+                cpu.clone(),
+                ip(
+                    json!({"containers": [{"resources": {"limits": {"cpu": "1"}, "requests": null}, "name": "app"}]}),
+                ),
+            ),
+            (
+                "/spec/activeDeadlineSeconds",
+                json!(60),
+                ip(json!({"activeDeadlineSeconds": 60})),
+            ),
+            (
+                "/spec/tolerations/-",
+                json!({"key": "n"}),
+                ip(json!({"tolerations": [{"key": "k", "operator": "Exists"}, {"key": "n"}]})),
+            ),
+            (
+                "/spec/ephemeralContainers/-",
+                json!({"name": "dbg2", "image": "i"}),
+                ip(
+                    json!({"ephemeralContainers": [{"name": "dbg2", "image": "i", "env": injected_env_json()}]}),
+                ),
+            ),
+            (
+                "/metadata/labels/tier",
+                json!("1"),
+                SpecChange::InPlace(json!({"metadata": {"labels": {"tier": "1"}}})),
+            ),
+            ("/spec/tolerations", json!([]), R),
+            ("/spec/containers/0/env", json!([]), R),
+            ("/spec/containers/-", json!({"name": "b"}), R),
+            ("/spec/initContainers/0/resources", cpu, R),
+            ("/spec/volumes/0/configMap/name", json!("x"), R),
+            ("/spec/ephemeralContainers", json!([]), R),
+        ];
+        for (ptr, value, want) in cases {
+            let mut new = vpod();
+            if !ptr.is_empty() {
+                set(&mut new, ptr, value);
+            }
+            assert_eq!(spec_change(&vpod(), &new), want, "{ptr}");
+        }
+        let (mut short, mut long) = (vpod(), vpod());
+        short["spec"]["activeDeadlineSeconds"] = 60.into();
+        long["spec"]["activeDeadlineSeconds"] = 120.into();
+        assert_eq!(spec_change(&short, &long), R, "deadline may only shrink");
+        assert_eq!(
+            spec_change(&long, &short),
+            ip(json!({"activeDeadlineSeconds": 60}))
+        );
+    }
+
+    /// The env `spec_change` sees injected (its placeholder target).
+    fn injected_env_json() -> Value {
+        let t = Target {
+            vcluster_id: "v".into(),
+            namespace: "p".into(),
+            api_host: "h".into(),
+            api_port: 443,
+        };
+        injected_env(&t)
+            .into_iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect()
+    }
+
+    #[test]
+    fn in_place_patch_split() {
+        let patch = json!({"metadata": {"labels": {"a": "b"}}, "spec": {
+            "containers": [{"name": "app", "image": "i2", "resources": {"limits": {"cpu": "1"}}},
+                           {"name": "side", "resources": {"requests": {"cpu": "2"}}}],
+            "ephemeralContainers": [{"name": "dbg"}]}});
+        let got = split_in_place_patch(&patch);
+        let pod = json!({"metadata": {"labels": {"a": "b"}},
+                         "spec": {"containers": [{"name": "app", "image": "i2"}]}});
+        assert_eq!(got.pod, Some(pod));
+        let resize = json!({"spec": {"containers": [{"name": "app", "resources": {"limits": {"cpu": "1"}}},
+                                                     {"name": "side", "resources": {"requests": {"cpu": "2"}}}]}});
+        assert_eq!(got.resize, Some(resize));
+        let eph = json!({"spec": {"ephemeralContainers": [{"name": "dbg"}]}});
+        assert_eq!(got.ephemeral_containers, Some(eph));
+        let only_resize = json!({"spec": {"containers": [{"name": "a", "resources": {}}]}});
+        let got = split_in_place_patch(&only_resize);
+        assert_eq!((got.pod, got.ephemeral_containers), (None, None));
+    }
+}

@@ -1,0 +1,222 @@
+//! A virtual cluster whose pods run in `vkube sim` physical clusters (separate processes,
+//! real sockets), driven with real kubectl on both sides.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, wait_for};
+
+fn lines(s: &str) -> Vec<String> {
+    s.lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+const APP: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data: {GREETING: hello}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        envFrom: [{configMapRef: {name: web-config}}]
+"#;
+
+#[test]
+fn virtual_pods_run_in_a_simulated_physical_cluster() {
+    let mut physical = Server::start_sim(&["--name", "east", "--nodes", "2"]);
+    let pkc = physical.kubeconfig().display().to_string();
+    let v = Server::start_with(&[
+        "--kubeconfig",
+        &pkc,
+        "--namespace",
+        "tenant-a",
+        "--id",
+        "vk1",
+    ]);
+
+    // The physical cluster is one Ready virtual node.
+    wait_for(
+        Duration::from_secs(20),
+        "the virtual node to be Ready",
+        || {
+            let out = v.kubectl(&["get", "nodes", "--no-headers"]);
+            let out = String::from_utf8_lossy(&out.stdout).to_string();
+            (out.starts_with("physical ") && out.contains(" Ready ")).then_some(())
+        },
+    );
+    let label = v.kubectl_ok(&[
+        "get",
+        "node",
+        "physical",
+        "-o",
+        "jsonpath={.metadata.labels.topology\\.vkube\\.io/cluster}",
+    ]);
+    assert_eq!(label, "physical");
+
+    // A Deployment's pods run physically, with physical IPs and node names.
+    let out = v.kubectl_stdin(&["apply", "-f", "-"], Some(APP));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v.kubectl_ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    let vpods = lines(&v.kubectl_ok(&[
+        "get", "pods", "-l", "app=web", "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.metadata.annotations.vkube\\.io/physical-node}{\"\\n\"}{end}",
+    ]));
+    assert_eq!(vpods.len(), 3, "{vpods:?}");
+    for p in &vpods {
+        let f: Vec<&str> = p.split(' ').collect();
+        assert_eq!(f[1], "physical", "{p}");
+        assert!(f[2].starts_with("10.244."), "a physical pod IP: {p}");
+        assert!(f[3].starts_with("east-node-"), "the physical node: {p}");
+    }
+    // Translated names, labels and references in the physical namespace.
+    let ppods = lines(&physical.kubectl_ok(&[
+        "get", "pods", "-n", "tenant-a", "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.vkube\\.io/managed-by} {.spec.containers[0].envFrom[0].configMapRef.name}{\"\\n\"}{end}",
+    ]));
+    assert_eq!(ppods.len(), 3, "{ppods:?}");
+    for p in &ppods {
+        assert!(
+            p.contains("-x-default-x-vk1 vk1 web-config-x-default-x-vk1"),
+            "{p}"
+        );
+    }
+    let data = physical.kubectl_ok(&[
+        "get",
+        "configmap",
+        "-n",
+        "tenant-a",
+        "web-config-x-default-x-vk1",
+        "-o",
+        "jsonpath={.data.GREETING}",
+    ]);
+    assert_eq!(data, "hello");
+
+    // ConfigMap changes propagate.
+    v.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "web-config",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"GREETING":"bonjour"}}"#,
+    ]);
+    wait_for(
+        Duration::from_secs(20),
+        "the physical ConfigMap to change",
+        || {
+            let d = physical.kubectl_ok(&[
+                "get",
+                "configmap",
+                "-n",
+                "tenant-a",
+                "web-config-x-default-x-vk1",
+                "-o",
+                "jsonpath={.data.GREETING}",
+            ]);
+            (d == "bonjour").then_some(())
+        },
+    );
+
+    // Logs come from the physical pod through vkube.
+    let pod = vpods[0].split(' ').next().expect("name").to_string();
+    let log = wait_for(Duration::from_secs(10), "log lines", || {
+        let out = v.kubectl(&["logs", &pod]);
+        let log = String::from_utf8_lossy(&out.stdout).to_string();
+        log.contains("vkube-sim: tenant-a/").then_some(log)
+    });
+    assert!(log.contains("container nginx line 0"), "{log}");
+
+    // A stray in the physical namespace carrying our label is swept.
+    let stray = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stray\n  namespace: tenant-a\n  labels: {vkube.io/managed-by: vk1}\nspec:\n  containers: [{name: c, image: busybox}]\n";
+    let out = physical.kubectl_stdin(&["create", "-f", "-"], Some(stray));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(Duration::from_secs(20), "the stray to be deleted", || {
+        let out = physical.kubectl(&["get", "pod", "-n", "tenant-a", "stray"]);
+        (!out.status.success()).then_some(())
+    });
+
+    // The physical cluster goes away: the node is NotReady; it comes back: Ready, and no
+    // pod was duplicated.
+    physical.kill9();
+    wait_for(
+        Duration::from_secs(30),
+        "the virtual node to go NotReady",
+        || {
+            let out = v.kubectl_ok(&["get", "nodes", "--no-headers"]);
+            out.contains("NotReady").then_some(())
+        },
+    );
+    let taints = v.kubectl_ok(&[
+        "get",
+        "node",
+        "physical",
+        "-o",
+        "jsonpath={.spec.taints[*].key}",
+    ]);
+    assert!(
+        taints.contains("node.kubernetes.io/unreachable"),
+        "{taints}"
+    );
+    physical.restart_after_kill9();
+    wait_for(
+        Duration::from_secs(30),
+        "the virtual node to be Ready again",
+        || {
+            let out = v.kubectl_ok(&["get", "nodes", "--no-headers"]);
+            (out.contains(" Ready ") && !out.contains("NotReady")).then_some(())
+        },
+    );
+    let count = lines(&physical.kubectl_ok(&["get", "pods", "-n", "tenant-a", "-o", "name"])).len();
+    assert_eq!(count, 3, "no duplicate physical pods");
+    assert_eq!(
+        lines(&v.kubectl_ok(&["get", "pods", "-o", "name"])).len(),
+        3
+    );
+
+    // Deleting the Deployment deletes both sides and leaves nothing behind.
+    v.kubectl_ok(&["delete", "deployment", "web"]);
+    wait_for(Duration::from_secs(30), "both sides empty", || {
+        let vp = v.kubectl_ok(&["get", "pods", "-o", "name"]);
+        let pp = physical.kubectl_ok(&["get", "pods", "-n", "tenant-a", "-o", "name"]);
+        (vp.trim().is_empty() && pp.trim().is_empty()).then_some(())
+    });
+    wait_for(
+        Duration::from_secs(20),
+        "the unreferenced ConfigMap removed",
+        || {
+            let cms = physical.kubectl_ok(&[
+                "get",
+                "configmaps",
+                "-n",
+                "tenant-a",
+                "-l",
+                "vkube.io/managed-by=vk1",
+                "-o",
+                "name",
+            ]);
+            cms.trim().is_empty().then_some(())
+        },
+    );
+}
