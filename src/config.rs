@@ -72,6 +72,9 @@ pub enum Command {
     /// Run a simulated physical cluster: a vkube API server with simulated nodes, a
     /// scheduler and kubelets (for demos and tests; pods never run).
     Sim(SimArgs),
+    /// Run a demo: a virtual cluster wired to two simulated physical clusters (`east`,
+    /// `west`) on loopback, with its kubeconfig written to ./kubeconfig.yaml.
+    Demo(crate::demo::DemoArgs),
 }
 
 /// Flags of `vkube sim`.

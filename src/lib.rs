@@ -6,6 +6,7 @@ pub mod api;
 pub mod codec;
 pub mod config;
 pub mod controllers;
+pub mod demo;
 pub mod raft;
 pub mod resources;
 pub mod scheduler;

@@ -5,6 +5,7 @@ use vkube::config::{self, Cli, Command, EXIT_BAD_CONFIG};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let mut sims = None;
     let resolved = match cli.command {
         Some(Command::Server(args)) => config::resolve(&args),
         Some(Command::Kubeconfig(k)) => return issue_kubeconfig(&k),
@@ -12,6 +13,17 @@ fn main() -> anyhow::Result<()> {
             cfg.sim = Some(config::sim_settings(&sim)?);
             Ok(cfg)
         }),
+        Some(Command::Demo(d)) => match vkube::demo::start(&d) {
+            Ok((cfg, procs)) => {
+                sims = Some(procs);
+                Ok(cfg)
+            }
+            Err(vkube::demo::DemoError::Config(e)) => Err(e),
+            Err(e) => {
+                eprintln!("vkube demo: {e}");
+                std::process::exit(1);
+            }
+        },
         None => config::resolve(&cli.server),
     };
     let cfg = match resolved {
@@ -38,7 +50,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         let running = vkube::server::start(cfg).await?;
         let shutdown = running.shutdown.clone();
         tokio::spawn(async move {
@@ -48,7 +60,10 @@ fn main() -> anyhow::Result<()> {
         });
         running.wait().await?;
         Ok(())
-    })
+    });
+    // The demo's simulated clusters stop with it.
+    drop(sims);
+    result
 }
 
 /// `vkube kubeconfig`: a client certificate for a tenant user, from the data dir's CA.

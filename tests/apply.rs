@@ -118,4 +118,19 @@ fn explain_reads_the_openapi_documents() {
     );
     let out = s.kubectl_ok(&["explain", "deployment.spec.strategy.rollingUpdate.maxSurge"]);
     assert!(out.contains("<IntOrString>"), "{out}");
+    // The OpenAPI v2 path older clients take: kubectl fetches /openapi/v2 as protobuf.
+    let out = s.kubectl_ok(&[
+        "explain",
+        "--output=plaintext-openapiv2",
+        "pods.spec.containers",
+    ]);
+    assert!(out.contains("RESOURCE: containers <[]Object>"), "{out}");
+    assert!(out.contains("image\t<string>"), "{out}");
+    let (code, v2) = s.raw("GET", "/openapi/v2", None, b"");
+    assert_eq!(code, 200);
+    assert_eq!(v2["swagger"], "2.0");
+    assert_eq!(
+        v2["definitions"]["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["selector"]["$ref"],
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"
+    );
 }

@@ -179,6 +179,11 @@ fn crds_serve_validate_prune_scale_and_go_away() {
         explain.contains("cronSpec") && explain.contains("-required-"),
         "{explain}"
     );
+    let explain = s.kubectl_ok(&["explain", "--output=plaintext-openapiv2", "crontabs.spec"]);
+    assert!(
+        explain.contains("cronSpec") && explain.contains("-required-"),
+        "OpenAPI v2 has the CRD too: {explain}"
+    );
     // Deleting the CRD deletes its objects and stops serving it.
     s.kubectl_ok(&["delete", "crd", "crontabs.stable.example.com"]);
     let (code, _) = s.raw(

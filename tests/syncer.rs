@@ -220,3 +220,85 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
         },
     );
 }
+
+/// `vkube demo`: one command, a virtual cluster over two simulated clusters; pods spread
+/// over both, and the simulated clusters stop with the demo.
+#[test]
+fn demo_spreads_pods_over_two_simulated_clusters() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = {
+        // Three consecutive free ports: the demo takes port, port+1 and port+2.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let kc = dir.path().join("kubeconfig.yaml");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_vkube"))
+        .arg("demo")
+        .arg("--dir")
+        .arg(dir.path().join("demo"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--kubeconfig-out")
+        .arg(&kc)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vkube demo");
+    let kubectl = |args: &[&str]| -> String {
+        let out = Command::new("kubectl")
+            .env("KUBECONFIG", &kc)
+            .arg("--cache-dir")
+            .arg(dir.path().join("kube-cache"))
+            .args(args)
+            .output()
+            .expect("kubectl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    wait_for(
+        Duration::from_secs(60),
+        "both clusters Ready as nodes",
+        || {
+            let nodes = kubectl(&["get", "nodes", "--no-headers"]);
+            (nodes.contains("east ")
+                && nodes.contains("west ")
+                && nodes.matches(" Ready ").count() == 2)
+                .then_some(())
+        },
+    );
+    kubectl(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=4",
+    ]);
+    let placed = wait_for(Duration::from_secs(60), "4 Running pods", || {
+        let out = kubectl(&[
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{\"\\n\"}{end}",
+        ]);
+        (lines(&out).len() == 4 && lines(&out).iter().all(|l| l.ends_with(" Running")))
+            .then_some(out)
+    });
+    assert!(
+        placed.contains("east ") && placed.contains("west "),
+        "spread over both: {placed}"
+    );
+    // SIGTERM: the demo and its simulated clusters stop.
+    Command::new("kill")
+        .arg(demo.id().to_string())
+        .status()
+        .expect("kill");
+    demo.wait().expect("demo exits");
+    wait_for(
+        Duration::from_secs(20),
+        "the simulated clusters to stop",
+        || {
+            let up = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+            (!up(port + 1) && !up(port + 2)).then_some(())
+        },
+    );
+}

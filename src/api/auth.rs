@@ -29,9 +29,15 @@ impl Identity {
     }
 }
 
+/// Verified client certificates remembered (their identity), at most this many.
+const CERT_CACHE: usize = 1024;
+
 /// The authenticator.
 pub struct Authenticator {
     tokens: HashMap<String, Identity>,
+    /// Identity by certificate DER: parsing X.509 on every request costs more than the
+    /// rest of a GET.
+    certs: std::sync::Mutex<HashMap<Vec<u8>, Identity>>,
 }
 
 impl Authenticator {
@@ -47,7 +53,25 @@ impl Authenticator {
                     )
                 })
                 .collect(),
+            certs: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    fn certificate_identity(&self, der: &[u8]) -> Option<Identity> {
+        let mut certs = self
+            .certs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(id) = certs.get(der) {
+            return Some(id.clone());
+        }
+        let (user, groups) = crate::tls::identity_from_cert(der)?;
+        let id = Identity::new(user, groups);
+        if certs.len() >= CERT_CACHE {
+            certs.clear();
+        }
+        certs.insert(der.to_vec(), id.clone());
+        Some(id)
     }
 
     /// The caller's identity: a verified client certificate wins, then a bearer token.
@@ -63,9 +87,10 @@ impl Authenticator {
             && let Some(leaf) = info.peer_certificates.first()
         {
             // rustls has verified the chain against the cluster CA during the handshake.
-            let (user, groups) =
-                crate::tls::identity_from_cert(leaf).ok_or(ApiError::Unauthorized)?;
-            return Ok(Some(Identity::new(user, groups)));
+            return self
+                .certificate_identity(leaf.as_ref())
+                .map(Some)
+                .ok_or(ApiError::Unauthorized);
         }
         match headers.get(header::AUTHORIZATION) {
             None => Ok(None),

@@ -17,6 +17,7 @@ pub mod logs;
 pub mod objects;
 pub mod openapi;
 pub mod openapi_v2;
+pub mod openapi_v2_proto;
 pub mod printers;
 pub mod protobuf;
 pub mod rbac;
@@ -249,7 +250,20 @@ async fn handle_inner(app: &Arc<ApiState>, req: Request) -> Result<Response, Api
                 return Err(ApiError::MethodNotAllowed);
             }
             let doc = openapi_v2::document(&app.registry);
-            let mut resp = bytes_response(StatusCode::OK, doc.json.to_vec(), "application/json");
+            let wants_protobuf = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("application/com.github.proto-openapi.spec.v2"));
+            let mut resp = if wants_protobuf && !doc.protobuf.is_empty() {
+                bytes_response(
+                    StatusCode::OK,
+                    doc.protobuf.to_vec(),
+                    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )
+            } else {
+                bytes_response(StatusCode::OK, doc.json.to_vec(), "application/json")
+            };
             if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", doc.hash)) {
                 resp.headers_mut().insert(header::ETAG, etag);
             }

@@ -89,7 +89,13 @@ pub fn document(registry: &Registry) -> Arc<SwaggerDocument> {
         "security": [{"BearerToken": []}]
     });
     let json = bytes::Bytes::from(swagger.to_string());
-    let protobuf = bytes::Bytes::new();
+    let protobuf = match crate::api::openapi_v2_proto::encode_document(&swagger) {
+        Ok(b) => bytes::Bytes::from(b),
+        Err(e) => {
+            tracing::warn!(error = %e, "the OpenAPI v2 document has no protobuf form");
+            bytes::Bytes::new()
+        }
+    };
     let built = Arc::new(SwaggerDocument {
         key,
         hash: openapi::content_hash(&json),
