@@ -25,6 +25,7 @@ pub mod request;
 pub mod scale;
 pub mod selector;
 pub mod service_account_token;
+pub mod streaming;
 pub mod strategic_merge;
 pub mod table;
 pub mod tokens;

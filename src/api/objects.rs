@@ -224,6 +224,12 @@ pub async fn handle(
             )?;
             Ok(json_response(StatusCode::CREATED, &out))
         }
+        (_, Some(name), Some(sub @ ("exec" | "attach" | "portforward")))
+            if def.kind == "Pod" && def.group.is_empty() =>
+        {
+            let sub = sub.to_string();
+            super::streaming::pod_stream(&ctx, name, &sub, req).await
+        }
         (&Method::GET, Some(name), Some("log")) if def.kind == "Pod" && def.group.is_empty() => {
             pod_log(&ctx, name).await
         }

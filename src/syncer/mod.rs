@@ -181,7 +181,18 @@ impl SyncError {
 pub struct PhysicalApi {
     cluster: String,
     client: kube::Client,
+    config: kube::Config,
     namespace: String,
+}
+
+/// How to open a raw connection to a physical API server (for relaying upgraded streams).
+pub struct RawConnection {
+    /// The cluster's API URL.
+    pub url: axum::http::Uri,
+    /// TLS for it, with the kubeconfig's CA and client certificate.
+    pub tls: rustls::ClientConfig,
+    /// `Authorization` header value, when the kubeconfig uses a token.
+    pub authorization: Option<String>,
 }
 
 impl PhysicalApi {
@@ -203,11 +214,36 @@ impl PhysicalApi {
         cfg.connect_timeout = Some(CALL_TIMEOUT);
         cfg.read_timeout = Some(CALL_TIMEOUT);
         cfg.write_timeout = Some(CALL_TIMEOUT);
-        let client = kube::Client::try_from(cfg).map_err(|e| err(e.to_string()))?;
+        let client = kube::Client::try_from(cfg.clone()).map_err(|e| err(e.to_string()))?;
         Ok(PhysicalApi {
             cluster: c.name.clone(),
             client,
+            config: cfg,
             namespace: c.namespace.clone(),
+        })
+    }
+
+    /// The path of a subresource (`exec`, `attach`, `portforward`, `log`) of physical pod
+    /// `name` in the target namespace.
+    pub fn pod_subresource_path(&self, name: &str, subresource: &str) -> String {
+        format!("{}/{subresource}", self.path("pods", Some(name)))
+    }
+
+    /// What a raw (upgradable) connection to this cluster's API server needs.
+    pub fn raw_connection(&self) -> Result<RawConnection, SyncError> {
+        use kube::client::ConfigExt;
+        let tls = self.config.rustls_client_config().map_err(|e| SyncError::Client {
+            cluster: self.cluster.clone(),
+            message: e.to_string(),
+        })?;
+        let authorization = self.config.auth_info.token.as_ref().map(|t| {
+            use secrecy::ExposeSecret;
+            format!("Bearer {}", t.expose_secret())
+        });
+        Ok(RawConnection {
+            url: self.config.cluster_url.clone(),
+            tls,
+            authorization,
         })
     }
 
