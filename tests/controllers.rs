@@ -107,6 +107,21 @@ fn deployments_roll_out_undo_and_restart() {
     assert!(out.contains("successfully rolled out"), "{out}");
     let table = s.kubectl_ok(&["get", "deploy", "web"]);
     assert!(table.contains("3/3"), "{table}");
+    // The controllers' work shows in /metrics.
+    let metrics = s.kubectl_ok(&["get", "--raw", "/metrics"]);
+    let created = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("vkube_controller_actions_total{controller=\"replicaset-controller\"}")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("replicaset actions in {metrics}"));
+    assert!(created >= 3, "three pods created: {metrics}");
+    assert!(
+        metrics.contains("vkube_controller_queue_depth{controller=\"deployment-controller\"}"),
+        "{metrics}"
+    );
 
     // A new image rolls out through a second replica set.
     s.kubectl_ok(&["set", "image", "deployment/web", "nginx=nginx:1.27"]);

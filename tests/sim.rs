@@ -239,3 +239,88 @@ fn stateful_and_daemon_sets_on_simulated_nodes() {
         "{ds}"
     );
 }
+
+/// The eviction subresource honours PodDisruptionBudgets (`kubectl drain` is refused with
+/// upstream's message while the budget has no room).
+#[test]
+fn evictions_respect_pod_disruption_budgets() {
+    let s = Server::start_sim(&["--nodes", "1"]);
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ]);
+    s.kubectl_ok(&["rollout", "status", "deploy/web", "--timeout=30s"]);
+    s.kubectl_ok(&[
+        "create",
+        "poddisruptionbudget",
+        "web",
+        "--selector=app=web",
+        "--min-available=2",
+    ]);
+    wait_for(Duration::from_secs(20), "the budget's status", || {
+        let st = s.kubectl_ok(&["get", "pdb", "web", "-o", "jsonpath={.status.currentHealthy}/{.status.desiredHealthy}/{.status.disruptionsAllowed}"]);
+        (st == "2/2/0").then_some(())
+    });
+    let pods = s.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ]);
+    let first = pods.split(' ').next().expect("a pod").to_string();
+    let eviction = format!(
+        r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{first}","namespace":"default"}}}}"#
+    );
+    let path = format!("/api/v1/namespaces/default/pods/{first}/eviction");
+    let (code, body) = s.raw("POST", &path, Some("application/json"), eviction.as_bytes());
+    assert_eq!(code, 429, "{body}");
+    assert_eq!(body["reason"], "TooManyRequests");
+    assert_eq!(
+        body["message"],
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    assert_eq!(
+        body["details"]["causes"][0]["message"],
+        "The disruption budget web needs 2 healthy pods and has 2 currently"
+    );
+    // kubectl drain retries and reports the same refusal.
+    let err = s.kubectl_err(&["drain", "sim-node-0", "--timeout=3s"]);
+    assert!(
+        err.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{err}"
+    );
+    s.kubectl_ok(&["uncordon", "sim-node-0"]);
+
+    // Room for one: the first eviction passes, the next waits for the replacement.
+    s.kubectl_ok(&[
+        "patch",
+        "pdb",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"minAvailable":1}}"#,
+    ]);
+    wait_for(Duration::from_secs(20), "one disruption allowed", || {
+        let st = s.kubectl_ok(&[
+            "get",
+            "pdb",
+            "web",
+            "-o",
+            "jsonpath={.status.disruptionsAllowed}",
+        ]);
+        (st == "1").then_some(())
+    });
+    let (code, body) = s.raw("POST", &path, Some("application/json"), eviction.as_bytes());
+    assert_eq!(code, 201, "{body}");
+    // The evicted pod goes (the simulated kubelet finishes it) and is replaced.
+    wait_for(Duration::from_secs(20), "the evicted pod gone", || {
+        let out = s.kubectl(&["get", "pod", &first]);
+        (!out.status.success()).then_some(())
+    });
+    s.kubectl_ok(&["rollout", "status", "deploy/web", "--timeout=30s"]);
+}

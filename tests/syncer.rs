@@ -14,6 +14,21 @@ fn lines(s: &str) -> Vec<String> {
         .collect()
 }
 
+const FRAGILE: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: fragile}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: fragile}}
+  template:
+    metadata: {labels: {app: fragile}}
+    spec:
+      tolerations:
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 1}
+      containers: [{name: c, image: busybox}]
+"#;
+
 const APP: &str = r#"
 apiVersion: v1
 kind: ConfigMap
@@ -157,8 +172,35 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
         (!out.status.success()).then_some(())
     });
 
-    // The physical cluster goes away: the node is NotReady; it comes back: Ready, and no
-    // pod was duplicated.
+    // A pod that tolerates an unreachable node for one second only.
+    let out = v.kubectl_stdin(&["apply", "-f", "-"], Some(FRAGILE));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v.kubectl_ok(&["rollout", "status", "deploy/fragile", "--timeout=60s"]);
+    let fragile = v.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=fragile",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    // Every pod got the default not-ready/unreachable tolerations (300 s).
+    let tolerations = v.kubectl_ok(&[
+        "get",
+        "pod",
+        &pod,
+        "-o",
+        "jsonpath={.spec.tolerations[*].tolerationSeconds}",
+    ]);
+    assert_eq!(tolerations, "300 300");
+
+    // The physical cluster goes away: the node is NotReady and tainted, and the pod that
+    // tolerates that for a second is evicted and replaced (Pending: no Ready node); it comes
+    // back: Ready, the replacement runs, and no pod was duplicated.
     physical.kill9();
     wait_for(
         Duration::from_secs(30),
@@ -179,6 +221,33 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
         taints.contains("node.kubernetes.io/unreachable"),
         "{taints}"
     );
+    wait_for(
+        Duration::from_secs(30),
+        "the fragile pod evicted and replaced",
+        || {
+            let out = v.kubectl_ok(&[
+            "get", "pods", "-l", "app=fragile", "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+        ]);
+            let rows = lines(&out);
+            let evicted = rows.iter().any(|r| {
+                r.starts_with(&format!("{fragile} ")) && r.trim_end().len() > fragile.len()
+            });
+            (evicted && rows.len() == 2).then_some(())
+        },
+    );
+    let events = v.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=TaintManagerEviction",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains(&format!("Marking for deletion Pod default/{fragile}")),
+        "{events}"
+    );
     physical.restart_after_kill9();
     wait_for(
         Duration::from_secs(30),
@@ -188,12 +257,18 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
             (out.contains(" Ready ") && !out.contains("NotReady")).then_some(())
         },
     );
-    let count = lines(&physical.kubectl_ok(&["get", "pods", "-n", "tenant-a", "-o", "name"])).len();
-    assert_eq!(count, 3, "no duplicate physical pods");
-    assert_eq!(
-        lines(&v.kubectl_ok(&["get", "pods", "-o", "name"])).len(),
-        3
+    v.kubectl_ok(&["rollout", "status", "deploy/fragile", "--timeout=60s"]);
+    wait_for(
+        Duration::from_secs(30),
+        "one pod per replica on both sides, no duplicates",
+        || {
+            let pp =
+                lines(&physical.kubectl_ok(&["get", "pods", "-n", "tenant-a", "-o", "name"])).len();
+            let vp = lines(&v.kubectl_ok(&["get", "pods", "-o", "name"])).len();
+            (pp == 4 && vp == 4).then_some(())
+        },
     );
+    v.kubectl_ok(&["delete", "deployment", "fragile"]);
 
     // Deleting the Deployment deletes both sides and leaves nothing behind.
     v.kubectl_ok(&["delete", "deployment", "web"]);

@@ -25,8 +25,8 @@ pub mod request;
 pub mod scale;
 pub mod selector;
 pub mod service_account_token;
-pub mod streaming;
 pub mod strategic_merge;
+pub mod streaming;
 pub mod table;
 pub mod tokens;
 pub mod watch;
@@ -194,6 +194,16 @@ async fn handle_inner(app: &Arc<ApiState>, req: Request) -> Result<Response, Api
                 return Err(ApiError::MethodNotAllowed);
             }
             Ok(text_response(StatusCode::OK, "ok"))
+        }
+        Route::Metrics => {
+            if method != Method::GET {
+                return Err(ApiError::MethodNotAllowed);
+            }
+            Ok(bytes_response(
+                StatusCode::OK,
+                crate::controllers::metrics::render().into_bytes(),
+                "text/plain; version=0.0.4",
+            ))
         }
         Route::CoreVersions => match wanted {
             Wanted::AggregatedDiscovery(v) => Ok(aggregated_response(

@@ -1054,6 +1054,9 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
     let service_name = meta_str(&obj, "name").unwrap_or("").to_string();
     allocate_service(ctx, &service_name, &mut obj, None)?;
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut obj);
+    if ctx.def.group.is_empty() && ctx.def.plural == "pods" {
+        crate::controllers::taints::add_default_tolerations(&mut obj);
+    }
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     let mut warnings = warnings;
     warnings.extend(schema_checks(ctx, &name, &mut obj)?);
@@ -2225,6 +2228,49 @@ async fn evict(ctx: &Ctx<'_>, name: &str, eviction: &Value) -> Result<Response, 
         _ => Vec::new(),
     };
     let opts = delete_options(ctx, Some("application/json"), &opts_bytes)?;
+    // PodDisruptionBudgets: the eviction is recorded in the budget before the pod goes.
+    let pod = ctx
+        .app
+        .store
+        .get("pods", &ctx.namespace, name)
+        .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?
+        .value();
+    let pdbs: Vec<Value> = ctx
+        .app
+        .store
+        .list(
+            "poddisruptionbudgets.policy",
+            Some(&ctx.namespace),
+            None,
+            0,
+            &|_| true,
+        )
+        .items
+        .iter()
+        .map(|o| o.value())
+        .collect();
+    match crate::controllers::disruption::check_eviction(&pod, &pdbs, jiff::Timestamp::now()) {
+        Ok(None) => {}
+        Ok(Some(pdb)) => {
+            if !opts.dry_run {
+                Internal::new(
+                    ctx.app,
+                    "policy",
+                    "v1",
+                    "poddisruptionbudgets",
+                    &ctx.namespace,
+                )?
+                .update(pdb, true)
+                .await?;
+            }
+        }
+        Err(refusal) => {
+            return Err(ApiError::Status(
+                StatusCode::from_u16(refusal.code()).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
+                refusal.status(),
+            ));
+        }
+    }
     delete_one(ctx, &ctx.namespace, name, &opts).await?;
     Ok(json_response(
         StatusCode::CREATED,

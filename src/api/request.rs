@@ -26,6 +26,8 @@ pub enum Route {
     OpenApiV3Doc(String),
     /// `/openapi/v2`.
     OpenApiV2,
+    /// `/metrics`.
+    Metrics,
     /// A resource path.
     Resource(ResourcePath),
 }
@@ -66,6 +68,7 @@ pub fn parse_path(path: &str) -> Option<Route> {
         ["openapi", "v3"] => Some(Route::OpenApiV3),
         ["openapi", "v3", rest @ ..] => Some(Route::OpenApiV3Doc(rest.join("/"))),
         ["openapi", "v2"] => Some(Route::OpenApiV2),
+        ["metrics"] => Some(Route::Metrics),
         _ => None,
     }
 }

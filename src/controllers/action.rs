@@ -44,6 +44,8 @@ pub const ENDPOINTS: Kind = Kind::new("", "v1", "endpoints");
 pub const ENDPOINT_SLICES: Kind = Kind::new("discovery.k8s.io", "v1", "endpointslices");
 /// core/v1 nodes.
 pub const NODES: Kind = Kind::new("", "v1", "nodes");
+/// policy/v1 poddisruptionbudgets.
+pub const PDBS_POLICY: Kind = Kind::new("policy", "v1", "poddisruptionbudgets");
 /// core/v1 events.
 pub const EVENTS: Kind = Kind::new("", "v1", "events");
 /// apps/v1 statefulsets.

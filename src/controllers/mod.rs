@@ -22,13 +22,16 @@ pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod gc;
 pub mod job;
 pub mod lifecycle;
+pub mod metrics;
 pub mod namespace;
 pub mod replicaset;
 pub mod services;
 pub mod statefulset;
+pub mod taints;
 pub mod workloads;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -179,6 +182,8 @@ pub fn all(app: &Arc<ApiState>) -> Vec<Arc<dyn Controller>> {
         Arc::new(workloads::DeploymentController),
         Arc::new(workloads::StatefulSetController),
         Arc::new(workloads::DaemonSetController),
+        Arc::new(workloads::DisruptionController),
+        Arc::new(workloads::TaintEvictionController),
         Arc::new(workloads::JobController),
         Arc::new(workloads::CronJobController),
         Arc::new(workloads::EndpointsController),
@@ -190,6 +195,7 @@ pub fn start(app: Arc<ApiState>, controllers: Vec<Arc<dyn Controller>>, stop: Ca
     let queues: Vec<(Arc<dyn Controller>, Arc<Queue>)> =
         controllers.into_iter().map(|c| (c, Queue::new())).collect();
     for (c, q) in &queues {
+        metrics::register(c.name(), q.clone());
         for key in c.all_keys(&app.store) {
             q.add(key);
         }
@@ -255,12 +261,15 @@ async fn worker(
         };
         let plan = c.reconcile(&app.store, &key, jiff::Timestamp::now());
         let mut failed = None;
+        let mut done = 0;
         for action in &plan.actions {
             if let Err(e) = execute(&app, action).await {
                 failed = Some(e);
                 break;
             }
+            done += 1;
         }
+        metrics::record(c.name(), done, failed.is_some());
         match failed {
             None => {
                 q.forget(&key);

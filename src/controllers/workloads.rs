@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use serde_json::json;
+
+use super::action::{self, Action};
 use super::{
-    Controller, ObjKey, Plan, cronjob, daemonset, deployment, job, replicaset, statefulset,
+    Controller, ObjKey, Plan, cronjob, daemonset, deployment, disruption, job, replicaset,
+    statefulset, taints,
 };
 use crate::store::{Store, StoredObject, WatchEvent};
 
@@ -416,4 +420,144 @@ impl Controller for DaemonSetController {
             requeue_after: daemonset::requeue_after(&ds, &pods, now),
         }
     }
+}
+
+const PDBS: &str = "poddisruptionbudgets.policy";
+
+/// The disruption controller: PodDisruptionBudget status from the pods each selects.
+pub struct DisruptionController;
+
+impl Controller for DisruptionController {
+    fn name(&self) -> &'static str {
+        disruption::CONTROLLER_NAME
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        match &*ev.resource {
+            PDBS => vec![(ev.object.namespace.clone(), ev.object.name.clone())],
+            PODS => keys_in(store, PDBS, &ev.object.namespace),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        all_keys(store, PDBS)
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(pdb) = store.get(PDBS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        let pdb = pdb.value();
+        let pods = objects_with(store, PODS, &key.0, &match_labels(&pdb));
+        let mut replicas_of = std::collections::HashMap::new();
+        for resource in [REPLICA_SETS, STATEFUL_SETS, "replicationcontrollers"] {
+            for o in store.list(resource, Some(&key.0), None, 0, &|_| true).items {
+                let v = o.value();
+                let n = v
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                replicas_of.insert(o.uid.clone(), n);
+            }
+        }
+        let status = disruption::status(&pdb, &pods, &replicas_of, now);
+        // Evicted pods stop counting as disrupted two minutes later.
+        let requeue_after = status
+            .get("disruptedPods")
+            .is_some()
+            .then(|| Duration::from_secs(30));
+        Plan {
+            actions: replicaset::status_update(&pdb, action::PDBS_POLICY, status)
+                .into_iter()
+                .collect(),
+            requeue_after,
+        }
+    }
+}
+
+/// Taint-based eviction: pods on nodes with NoExecute taints they do not tolerate (for
+/// long enough) are deleted.
+pub struct TaintEvictionController;
+
+impl Controller for TaintEvictionController {
+    fn name(&self) -> &'static str {
+        "taint-eviction-controller"
+    }
+
+    fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
+        match &*ev.resource {
+            PODS if !ev.object.deleting => {
+                vec![(ev.object.namespace.clone(), ev.object.name.clone())]
+            }
+            "nodes" => pods_on(store, &ev.object.name),
+            _ => vec![],
+        }
+    }
+
+    fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
+        store
+            .list("nodes", None, None, 0, &|_| true)
+            .items
+            .iter()
+            .flat_map(|n| pods_on(store, &n.name))
+            .collect()
+    }
+
+    fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
+        let Some(pod) = store.get(PODS, &key.0, &key.1) else {
+            return Plan::default();
+        };
+        if pod.deleting {
+            return Plan::default();
+        }
+        let pod = pod.value();
+        let node_name = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let Some(node) = store.get("nodes", "", node_name).map(|n| n.value()) else {
+            return Plan::default();
+        };
+        match taints::decide(&pod, &node, now) {
+            taints::Decision::Keep => Plan::default(),
+            taints::Decision::EvictAfter(d) => Plan {
+                actions: vec![],
+                requeue_after: Some(d),
+            },
+            taints::Decision::Evict => Plan {
+                actions: vec![
+                    Action::Event {
+                        involved: json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod["metadata"].clone()}),
+                        event_type: "Normal",
+                        reason: "TaintManagerEviction".into(),
+                        message: format!("Marking for deletion Pod {}/{}", key.0, key.1),
+                        source: "taint-eviction-controller",
+                    },
+                    Action::Delete {
+                        kind: action::PODS,
+                        namespace: key.0.clone(),
+                        name: key.1.clone(),
+                        uid: pod
+                            .pointer("/metadata/uid")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
+                        propagation: None,
+                    },
+                ],
+                requeue_after: None,
+            },
+        }
+    }
+}
+
+/// Keys of the pods bound to `node`.
+fn pods_on(store: &Store, node: &str) -> Vec<ObjKey> {
+    store
+        .list(PODS, None, None, 0, &|o| !o.deleting)
+        .items
+        .iter()
+        .filter(|o| o.value().pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+        .map(|o| (o.namespace.clone(), o.name.clone()))
+        .collect()
 }

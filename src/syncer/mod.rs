@@ -232,10 +232,13 @@ impl PhysicalApi {
     /// What a raw (upgradable) connection to this cluster's API server needs.
     pub fn raw_connection(&self) -> Result<RawConnection, SyncError> {
         use kube::client::ConfigExt;
-        let tls = self.config.rustls_client_config().map_err(|e| SyncError::Client {
-            cluster: self.cluster.clone(),
-            message: e.to_string(),
-        })?;
+        let tls = self
+            .config
+            .rustls_client_config()
+            .map_err(|e| SyncError::Client {
+                cluster: self.cluster.clone(),
+                message: e.to_string(),
+            })?;
         let authorization = self.config.auth_info.token.as_ref().map(|t| {
             use secrecy::ExposeSecret;
             format!("Bearer {}", t.expose_secret())
