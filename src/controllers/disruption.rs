@@ -350,7 +350,9 @@ mod tests {
         // The controller keeps the evicted pod counted as gone.
         let again = status(&next, &pods, &HashMap::new(), now);
         assert_eq!(again["disruptionsAllowed"], 0);
-        let refused = check_eviction(&pods[1], &[next], now).unwrap_err();
+        let mut after = next.clone();
+        after["status"] = again;
+        let refused = check_eviction(&pods[1], &[after], now).unwrap_err();
         assert_eq!(refused.code(), 429);
         let st = refused.status();
         assert_eq!(

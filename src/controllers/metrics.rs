@@ -46,7 +46,13 @@ pub fn record(controller: &'static str, actions: usize, failed: bool) {
 pub fn render() -> String {
     let r = registry().lock().unwrap_or_else(PoisonError::into_inner);
     let mut out = String::new();
-    let families: [(&str, &str, &str, fn(&Counters) -> u64); 3] = [
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&Counters) -> u64,
+    );
+    let families: [Family; 3] = [
         (
             "vkube_controller_reconciles_total",
             "counter",
