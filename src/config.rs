@@ -367,7 +367,16 @@ pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_file(path, &text)
+    let mut file = parse_file(path, &text)?;
+    // A cluster's kubeconfig path is relative to the config file.
+    if let Some(dir) = path.parent() {
+        for c in &mut file.clusters {
+            if c.kubeconfig.is_relative() {
+                c.kubeconfig = dir.join(&c.kubeconfig);
+            }
+        }
+    }
+    Ok(file)
 }
 
 /// Parses config file text.
