@@ -124,6 +124,71 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
     ]);
     assert_eq!(data, "hello");
 
+    // The pods' ServiceAccount token: a Secret in the physical namespace, mounted where
+    // the virtual pod mounts it, holding a token the virtual API accepts for that pod.
+    let ppod = physical.kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        "tenant-a",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    let mounted = physical.kubectl_ok(&[
+        "get", "pod", "-n", "tenant-a", &ppod, "-o",
+        "jsonpath={.spec.volumes[?(@.secret)].secret.secretName} {.spec.containers[0].volumeMounts[?(@.mountPath==\"/var/run/secrets/kubernetes.io/serviceaccount\")].name} {.spec.automountServiceAccountToken}",
+    ]);
+    let f: Vec<&str> = mounted.split(' ').collect();
+    assert!(
+        f[0].ends_with("-token-x-default-x-vk1")
+            && f[1].starts_with("kube-api-access-")
+            && f[2] == "false",
+        "{mounted}"
+    );
+    let token = physical.kubectl_ok(&[
+        "get",
+        "secret",
+        "-n",
+        "tenant-a",
+        f[0],
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
+    let token = {
+        use base64::Engine;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(token.trim())
+                .expect("base64"),
+        )
+        .expect("utf8")
+    };
+    let review = format!(
+        r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{token}"}}}}"#
+    );
+    let (code, out) = v.raw(
+        "POST",
+        "/apis/authentication.k8s.io/v1/tokenreviews",
+        Some("application/json"),
+        review.as_bytes(),
+    );
+    assert_eq!(code, 201, "{out}");
+    assert_eq!(out["status"]["authenticated"], true, "{out}");
+    assert_eq!(
+        out["status"]["user"]["username"],
+        "system:serviceaccount:default:default"
+    );
+    let bound_pod = out["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"][0]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        vpods
+            .iter()
+            .any(|p| p.starts_with(&format!("{bound_pod} "))),
+        "bound to a virtual pod: {out}"
+    );
+
     // ConfigMap changes propagate.
     v.kubectl_ok(&[
         "patch",
@@ -279,11 +344,11 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
     });
     wait_for(
         Duration::from_secs(20),
-        "the unreferenced ConfigMap removed",
+        "the unreferenced ConfigMap and the token Secrets removed",
         || {
             let cms = physical.kubectl_ok(&[
                 "get",
-                "configmaps",
+                "configmaps,secrets",
                 "-n",
                 "tenant-a",
                 "-l",

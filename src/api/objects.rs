@@ -1056,6 +1056,21 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut obj);
     if ctx.def.group.is_empty() && ctx.def.plural == "pods" {
         crate::controllers::taints::add_default_tolerations(&mut obj);
+        let sa_name = obj
+            .pointer("/spec/serviceAccountName")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string();
+        let sa = ctx
+            .app
+            .store
+            .get("serviceaccounts", &ctx.namespace, &sa_name)
+            .map(|o| o.value());
+        crate::resources::service_account_admission::add_token_volume(
+            &mut obj,
+            sa.as_ref(),
+            &random_suffix(),
+        );
     }
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     let mut warnings = warnings;

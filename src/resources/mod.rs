@@ -6,6 +6,7 @@
 pub mod crd;
 pub mod defaults;
 pub mod schema;
+pub mod service_account_admission;
 pub mod validation;
 
 use std::sync::{Arc, RwLock};

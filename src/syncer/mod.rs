@@ -45,6 +45,14 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const PASS_EVERY: Duration = Duration::from_millis(500);
 /// Failed health checks in a row before the virtual node goes `NotReady`.
 const UNHEALTHY_AFTER: u32 = 3;
+/// Lifetime of the ServiceAccount tokens minted for physical pods.
+const POD_TOKEN_SECONDS: i64 = 3600;
+/// A pod's token is replaced when less than this much of its life is left.
+const POD_TOKEN_REFRESH_BEFORE: i64 = 720;
+/// Annotation on a token Secret: the virtual pod it serves (namespace/name).
+const ANN_TOKEN_FOR: &str = "vkube.io/token-for-pod";
+/// Annotation on a token Secret: when its token expires (Unix seconds).
+const ANN_TOKEN_EXPIRES: &str = "vkube.io/token-expires";
 
 /// A physical cluster from the config, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -703,6 +711,7 @@ impl Syncer {
             }
         }
         self.sync_references(&wanted).await?;
+        let token_secrets = self.sync_token_secrets(&vpods).await?;
 
         let mut kept: HashSet<String> = HashSet::new();
         for v in &vpods {
@@ -743,7 +752,11 @@ impl Syncer {
                 }
                 None if terminal(v) => {}
                 None => {
-                    let ppod = translate::translate_pod(v, &self.target, None)
+                    let token = token_secrets.get(uid).map(String::as_str);
+                    if token.is_none() && translate::has_token_volume(v) {
+                        continue; // Its token could not be minted yet: the pod waits.
+                    }
+                    let ppod = translate::translate_pod(v, &self.target, token)
                         .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
                     match self.api.create("pods", &ppod).await {
                         Ok(_) => {
@@ -855,7 +868,12 @@ impl Syncer {
             }
             for o in &existing {
                 let name = meta(o, "name");
-                if !keep.contains(name) && translate::virtual_key(o, id).is_some() {
+                let token_secret = o
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(ANN_TOKEN_FOR))
+                    .is_some();
+                if !keep.contains(name) && !token_secret && translate::virtual_key(o, id).is_some()
+                {
                     self.api
                         .delete(resource, name, meta(o, "uid"), None)
                         .await?;
@@ -863,6 +881,120 @@ impl Syncer {
             }
         }
         Ok(())
+    }
+}
+
+impl Syncer {
+    /// The Secrets holding the ServiceAccount token (minted by TokenRequest, bound to the
+    /// pod, refreshed before it expires), the cluster CA and the namespace of every live pod
+    /// that mounts a token; the others are deleted. Returns pod uid → Secret name.
+    async fn sync_token_secrets(
+        &self,
+        vpods: &[Value],
+    ) -> Result<HashMap<String, String>, SyncError> {
+        let id = &self.target.vcluster_id;
+        let existing: Vec<Value> = self
+            .api
+            .list("secrets", &self.selector())
+            .await?
+            .into_iter()
+            .filter(|s| {
+                s.pointer("/metadata/annotations")
+                    .and_then(|a| a.get(ANN_TOKEN_FOR))
+                    .is_some()
+            })
+            .collect();
+        let now = jiff::Timestamp::now().as_second();
+        let mut out = HashMap::new();
+        for v in vpods.iter().filter(|v| !deleting(v) && !terminal(v)) {
+            if !translate::has_token_volume(v) {
+                continue;
+            }
+            let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
+            let pname = translate::physical_name(&format!("{name}-token"), ns, id);
+            let current = existing.iter().find(|s| meta(s, "name") == pname);
+            let expires = current
+                .and_then(|s| s.pointer("/metadata/annotations"))
+                .and_then(|a| a.get(ANN_TOKEN_EXPIRES))
+                .and_then(Value::as_str)
+                .and_then(|e| e.parse::<i64>().ok())
+                .unwrap_or(0);
+            let same_pod = current.is_some_and(|s| {
+                s.pointer("/metadata/annotations")
+                    .and_then(|a| a.get(translate::ANN_UID))
+                    .and_then(Value::as_str)
+                    == Some(uid)
+            });
+            out.insert(uid.to_string(), pname.clone());
+            if same_pod && expires - now > POD_TOKEN_REFRESH_BEFORE {
+                continue;
+            }
+            let sa = v
+                .pointer("/spec/serviceAccountName")
+                .and_then(Value::as_str)
+                .unwrap_or("default");
+            let request = json!({"spec": {"expirationSeconds": POD_TOKEN_SECONDS,
+                "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": name, "uid": uid}}});
+            let minted = match self.app.service_account_tokens.token_request(
+                &self.app.store,
+                ns,
+                sa,
+                &request,
+            ) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "cannot mint the pod's token; the pod waits");
+                    out.remove(uid);
+                    continue;
+                }
+            };
+            let token = minted
+                .pointer("/status/token")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            use base64::Engine;
+            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+            let mut labels = translate::managed_labels(ns, id);
+            labels.insert("vkube.io/kind".into(), json!("service-account-token"));
+            let mut secret = json!({
+                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {
+                    "name": pname, "namespace": self.target.namespace, "labels": labels,
+                    "annotations": {
+                        translate::ANN_NAME: name, translate::ANN_NAMESPACE: ns, translate::ANN_UID: uid,
+                        translate::ANN_VCLUSTER: id, ANN_TOKEN_FOR: format!("{ns}/{name}"),
+                        ANN_TOKEN_EXPIRES: (now + POD_TOKEN_SECONDS).to_string(),
+                    },
+                },
+                "data": {"token": b64(token), "ca.crt": b64(&self.app.ca_pem), "namespace": b64(ns)},
+            });
+            match current {
+                None => match self.api.create("secrets", &secret).await {
+                    Ok(_)
+                    | Err(SyncError::Call {
+                        code: Some(409), ..
+                    }) => {}
+                    Err(e) => return Err(e),
+                },
+                Some(cur) => {
+                    secret["metadata"]["resourceVersion"] = cur
+                        .pointer("/metadata/resourceVersion")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    self.api.replace("secrets", &pname, &secret).await?;
+                }
+            }
+        }
+        let live: HashSet<&String> = out.values().collect();
+        for s in &existing {
+            let name = meta(s, "name").to_string();
+            if !live.contains(&name) {
+                self.api
+                    .delete("secrets", &name, meta(s, "uid"), None)
+                    .await?;
+            }
+        }
+        Ok(out)
     }
 }
 

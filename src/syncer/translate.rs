@@ -333,6 +333,14 @@ fn array_mut<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Va
         .flatten()
 }
 
+/// Whether the pod mounts a ServiceAccount token (a projected volume with a
+/// `serviceAccountToken` source, as SA admission adds).
+pub fn has_token_volume(vpod: &Value) -> bool {
+    vpod.pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .is_some_and(|vs| vs.iter().any(is_token_volume))
+}
+
 fn is_token_volume(vol: &Value) -> bool {
     vol.pointer("/projected/sources")
         .and_then(Value::as_array)
