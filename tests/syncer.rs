@@ -442,3 +442,126 @@ fn demo_spreads_pods_over_two_simulated_clusters() {
         },
     );
 }
+
+/// The syncer works with only the namespaced rights `deploy/physical-rbac.yaml` grants: a
+/// kubeconfig holding the `vkube-syncer` ServiceAccount's token.
+#[test]
+fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
+    let physical = Server::start_sim(&["--nodes", "1"]);
+    let rbac = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/physical-rbac.yaml"),
+    )
+    .expect("deploy/physical-rbac.yaml");
+    let out = physical.kubectl_stdin(&["apply", "-f", "-"], Some(&rbac));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = physical
+        .kubectl_ok(&[
+            "create",
+            "token",
+            "vkube-syncer",
+            "-n",
+            "vkube",
+            "--duration=1h",
+        ])
+        .trim()
+        .to_string();
+    // The physical cluster's address and CA, with the syncer's token instead of the admin
+    // certificate.
+    let admin = std::fs::read_to_string(physical.kubeconfig()).expect("kubeconfig");
+    let field = |name: &str| {
+        admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{name} in {admin}"))
+            .to_string()
+    };
+    let kc = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: p\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: syncer\n  user:\n    token: {token}\ncontexts:\n- name: p\n  context: {{cluster: p, user: syncer}}\ncurrent-context: p\n",
+        field("server"),
+        field("certificate-authority-data")
+    );
+    let kc_path = physical.dir.path().join("syncer.kubeconfig");
+    std::fs::write(&kc_path, kc).expect("write kubeconfig");
+    // The token really is limited: it may not list pods elsewhere.
+    let denied = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", &kc_path)
+        .args(["get", "pods", "-n", "default"])
+        .output()
+        .expect("kubectl");
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("forbidden"));
+
+    let v = Server::start_with(&[
+        "--kubeconfig",
+        kc_path.to_str().expect("path"),
+        "--namespace",
+        "vkube",
+        "--id",
+        "rb",
+    ]);
+    v.kubectl_ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=mode=fast",
+    ]);
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}]\n";
+    let out = v.kubectl_stdin(&["create", "-f", "-"], Some(pod));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(
+        Duration::from_secs(60),
+        "the pod Running through the restricted syncer",
+        || {
+            let phase = v.kubectl_ok(&["get", "pod", "app", "-o", "jsonpath={.status.phase}"]);
+            (phase == "Running").then_some(())
+        },
+    );
+    let cm = physical.kubectl_ok(&[
+        "get",
+        "pod",
+        "-n",
+        "vkube",
+        "app-x-default-x-rb",
+        "-o",
+        "jsonpath={.spec.containers[0].env[?(@.name==\"MODE\")].valueFrom.configMapKeyRef.name}",
+    ]);
+    assert_eq!(cm, "settings-x-default-x-rb");
+    // A changed image is patched in place: same physical pod, new image.
+    let uid = physical.kubectl_ok(&[
+        "get",
+        "pod",
+        "-n",
+        "vkube",
+        "app-x-default-x-rb",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    v.kubectl_ok(&["set", "image", "pod/app", "c=busybox:1.37"]);
+    wait_for(
+        Duration::from_secs(30),
+        "the physical image updated",
+        || {
+            let out = physical.kubectl_ok(&[
+                "get",
+                "pod",
+                "-n",
+                "vkube",
+                "app-x-default-x-rb",
+                "-o",
+                "jsonpath={.metadata.uid} {.spec.containers[0].image}",
+            ]);
+            (out == format!("{uid} busybox:1.37")).then_some(())
+        },
+    );
+    v.kubectl_ok(&["delete", "pod", "app", "--timeout=30s"]);
+    let left = physical.kubectl_ok(&["get", "pods", "-n", "vkube", "-o", "name"]);
+    assert!(left.trim().is_empty(), "{left}");
+}

@@ -337,6 +337,16 @@ impl PhysicalApi {
         .await
     }
 
+    async fn patch(&self, resource: &str, name: &str, patch: &Value) -> Result<Value, SyncError> {
+        self.call(
+            Method::PATCH,
+            &self.path(resource, Some(name)),
+            "application/strategic-merge-patch+json",
+            Some(patch),
+        )
+        .await
+    }
+
     async fn delete(
         &self,
         resource: &str,
@@ -374,6 +384,12 @@ impl PhysicalApi {
         let path = format!("/api/v1/namespaces/{}", self.namespace);
         match self.get(&path).await {
             Ok(_) => Ok(()),
+            // Namespaced rights only (deploy/physical-rbac.yaml): the namespace cannot be
+            // read, so it is taken to exist; writes into it say so if it does not.
+            Err(e) if e.code() == Some(403) => {
+                tracing::info!(cluster = %self.cluster, namespace = %self.namespace, "cannot read the target namespace (namespaced rights only); assuming it exists");
+                Ok(())
+            }
             Err(e) if e.code() == Some(404) && create => {
                 let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}});
                 match self
@@ -766,7 +782,10 @@ impl Syncer {
                         Err(e) => return Err(e),
                     }
                 }
-                Some(p) => self.sync_up(v, p).await?,
+                Some(p) => {
+                    self.sync_spec(v, p).await?;
+                    self.sync_up(v, p).await?;
+                }
             }
         }
         // Strays: ours by label, no live virtual pod.
@@ -778,6 +797,66 @@ impl Syncer {
             }
         }
         Ok(())
+    }
+
+    /// The pod spec changes Kubernetes makes in place (container images,
+    /// `activeDeadlineSeconds`, added tolerations) patched into the physical pod.
+    async fn sync_spec(&self, v: &Value, p: &Value) -> Result<(), SyncError> {
+        let mut spec = serde_json::Map::new();
+        for list in ["initContainers", "containers"] {
+            let physical: HashMap<&str, &str> = p
+                .pointer(&format!("/spec/{list}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| Some((c.get("name")?.as_str()?, c.get("image")?.as_str()?)))
+                .collect();
+            let changed: Vec<Value> = v
+                .pointer(&format!("/spec/{list}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let name = c.get("name")?.as_str()?;
+                    let image = c.get("image")?.as_str()?;
+                    (physical.get(name).is_some_and(|i| *i != image))
+                        .then(|| json!({"name": name, "image": image}))
+                })
+                .collect();
+            if !changed.is_empty() {
+                spec.insert(list.into(), Value::Array(changed));
+            }
+        }
+        let deadline = v.pointer("/spec/activeDeadlineSeconds");
+        if deadline.is_some() && deadline != p.pointer("/spec/activeDeadlineSeconds") {
+            spec.insert(
+                "activeDeadlineSeconds".into(),
+                deadline.cloned().unwrap_or(Value::Null),
+            );
+        }
+        let ptols = p.pointer("/spec/tolerations").and_then(Value::as_array);
+        let added: Vec<Value> = v
+            .pointer("/spec/tolerations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|t| !ptols.is_some_and(|ps| ps.contains(t)))
+            .cloned()
+            .collect();
+        if !added.is_empty() {
+            let mut all: Vec<Value> = ptols.cloned().unwrap_or_default();
+            all.extend(added);
+            // Tolerations are an atomic list: the patch carries the whole of it.
+            spec.insert("tolerations".into(), Value::Array(all));
+        }
+        if spec.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(pod = %format!("{}/{}", meta(v, "namespace"), meta(v, "name")), cluster = %self.cluster.name, "updating the physical pod in place");
+        self.api
+            .patch("pods", meta(p, "name"), &json!({"spec": spec}))
+            .await
+            .map(|_| ())
     }
 
     /// Status (and the physical node annotation) of a physical pod, copied up.
