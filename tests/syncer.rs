@@ -224,6 +224,69 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
     });
     assert!(log.contains("container nginx line 0"), "{log}");
 
+    // A Service exists physically with its selector rewritten to the physical pods' labels;
+    // the physical cluster keeps its Endpoints, and its ClusterIP shows on the virtual one.
+    v.kubectl_ok(&["expose", "deployment", "web", "--port=80"]);
+    let (pip, selector) = wait_for(Duration::from_secs(20), "the physical Service", || {
+        let out = physical.kubectl(&[
+            "get",
+            "service",
+            "-n",
+            "tenant-a",
+            "web-x-default-x-vk1",
+            "-o",
+            "jsonpath={.spec.clusterIP} {.spec.selector}",
+        ]);
+        let out = String::from_utf8_lossy(&out.stdout).to_string();
+        out.split_once(' ')
+            .map(|(ip, sel)| (ip.to_string(), sel.to_string()))
+    });
+    assert!(
+        selector.contains("\"vkube.io/managed-by\":\"vk1\"")
+            && selector.contains("\"vkube.io/namespace\":\"default\""),
+        "{selector}"
+    );
+    wait_for(
+        Duration::from_secs(20),
+        "the physical ClusterIP on the virtual Service",
+        || {
+            let shown = v.kubectl_ok(&[
+                "get",
+                "service",
+                "web",
+                "-o",
+                "jsonpath={.metadata.annotations.vkube\\.io/physical-cluster-ip\\.physical}",
+            ]);
+            (shown == pip).then_some(())
+        },
+    );
+    wait_for(Duration::from_secs(20), "3 physical endpoints", || {
+        let out = physical.kubectl_ok(&[
+            "get",
+            "endpoints",
+            "-n",
+            "tenant-a",
+            "web-x-default-x-vk1",
+            "-o",
+            "jsonpath={.subsets[*].addresses[*].ip}",
+        ]);
+        (out.split(' ')
+            .filter(|ip| ip.starts_with("10.244."))
+            .count()
+            == 3)
+            .then_some(())
+    });
+    v.kubectl_ok(&["delete", "service", "web"]);
+    wait_for(
+        Duration::from_secs(20),
+        "the physical Service deleted",
+        || {
+            let out =
+                physical.kubectl(&["get", "service", "-n", "tenant-a", "web-x-default-x-vk1"]);
+            (!out.status.success()).then_some(())
+        },
+    );
+
     // A stray in the physical namespace carrying our label is swept.
     let stray = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stray\n  namespace: tenant-a\n  labels: {vkube.io/managed-by: vk1}\nspec:\n  containers: [{name: c, image: busybox}]\n";
     let out = physical.kubectl_stdin(&["create", "-f", "-"], Some(stray));
@@ -564,4 +627,131 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
     v.kubectl_ok(&["delete", "pod", "app", "--timeout=30s"]);
     let left = physical.kubectl_ok(&["get", "pods", "-n", "vkube", "-o", "name"]);
     assert!(left.trim().is_empty(), "{left}");
+}
+
+/// A port-forward through `server` to `pod`: sends a line on a forwarded connection and
+/// returns what comes back (the simulated pod echoes on every port).
+fn port_forward_echo(server: &Server, env: &[(&str, &str)], args: &[&str], line: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    let mut child = server
+        .kubectl_command()
+        .envs(env.iter().copied())
+        .arg("port-forward")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl port-forward");
+    // "Forwarding from 127.0.0.1:PORT -> 80"
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    let read = stdout.read_line(&mut first);
+    let port = first
+        .strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse::<u16>().ok());
+    let Some(port) = port else {
+        let _ = child.kill();
+        let mut err = String::new();
+        let _ = child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut err);
+        panic!("port-forward did not start ({read:?}): {first}{err}");
+    };
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    conn.write_all(line.as_bytes()).expect("write");
+    let mut got = vec![0u8; line.len()];
+    let echoed = conn.read_exact(&mut got);
+    let _ = child.kill();
+    let _ = child.wait();
+    echoed.expect("the echo through the forwarded port");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// `kubectl exec`, `attach` and `port-forward` through the virtual cluster reach the pod in
+/// the physical cluster, over WebSocket and over kubectl's SPDY fallback alike; the checks
+/// before the relay answer with kube-apiserver's messages.
+#[test]
+fn exec_attach_and_port_forward_reach_the_physical_pod() {
+    let physical = Server::start_sim(&["--name", "east", "--nodes", "1"]);
+    let pkc = physical.kubeconfig().display().to_string();
+    let v = Server::start_with(&["--kubeconfig", &pkc, "--id", "vk1"]);
+    v.kubectl_ok(&["run", "box", "--image=busybox"]);
+    wait_for(Duration::from_secs(60), "the pod Running", || {
+        let phase = v.kubectl_ok(&["get", "pod", "box", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Running").then_some(())
+    });
+    let spdy = [
+        ("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false"),
+        ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),
+    ];
+    for env in [&[][..], &spdy[..]] {
+        let out = v.kubectl_env(env, &["exec", "box", "--", "echo", "hello", "world"], None);
+        assert!(out.status.success(), "{env:?}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "hello world\n",
+            "{env:?}"
+        );
+        // stdin reaches the container, its output comes back.
+        let out = v.kubectl_env(
+            env,
+            &["exec", "-i", "box", "--", "cat"],
+            Some("line one\nline two\n"),
+        );
+        assert!(out.status.success(), "{env:?}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "line one\nline two\n",
+            "{env:?}"
+        );
+        // The exit code of the command is kubectl's.
+        let out = v.kubectl_env(env, &["exec", "box", "--", "sh", "-c", "exit 3"], None);
+        assert_eq!(out.status.code(), Some(3), "{env:?}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("command terminated with exit code 3"),
+            "{out:?}"
+        );
+        let out = v.kubectl_env(env, &["attach", "-i", "box"], Some("attached\n"));
+        assert!(out.status.success(), "{env:?}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "attached\n",
+            "{env:?}"
+        );
+        let echoed = port_forward_echo(&v, env, &["pod/box", ":80"], "through vkube\n");
+        assert_eq!(echoed, "through vkube\n", "{env:?}");
+    }
+    // The same pod straight in the physical cluster (the simulated kubelet itself).
+    let ppod = "box-x-default-x-vk1";
+    let out = physical.kubectl(&["exec", "-n", "vkube", ppod, "--", "echo", "direct"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "direct\n", "{out:?}");
+
+    // Checks made before anything is relayed.
+    let err = v.kubectl_err(&["exec", "box", "-c", "nope", "--", "true"]);
+    assert!(
+        err.contains("Error from server (BadRequest): container nope is not valid for pod box"),
+        "{err}"
+    );
+    v.kubectl_ok(&[
+        "run",
+        "pending",
+        "--image=busybox",
+        "--overrides={\"spec\":{\"nodeSelector\":{\"no\":\"such-node\"}}}",
+    ]);
+    let err = v.kubectl_err(&["exec", "pending", "--", "true"]);
+    assert!(
+        err.contains("Error from server (BadRequest): pod pending does not have a host assigned"),
+        "{err}"
+    );
+    let err = v.kubectl_err(&["exec", "ghost", "--", "true"]);
+    assert!(
+        err.contains("Error from server (NotFound): pods \"ghost\" not found"),
+        "{err}"
+    );
 }

@@ -727,6 +727,7 @@ impl Syncer {
             }
         }
         self.sync_references(&wanted).await?;
+        self.sync_services().await?;
         let token_secrets = self.sync_token_secrets(&vpods).await?;
 
         let mut kept: HashSet<String> = HashSet::new();
@@ -963,7 +964,112 @@ impl Syncer {
     }
 }
 
+/// Annotation on a virtual Service: its ClusterIP in a physical cluster.
+const ANN_PHYSICAL_CLUSTER_IP: &str = "vkube.io/physical-cluster-ip";
+
 impl Syncer {
+    /// Virtual Services with a selector exist physically (selector rewritten to the physical
+    /// pods' labels, addresses left to the physical cluster), the others are deleted; the
+    /// physical ClusterIP is recorded on the virtual Service.
+    async fn sync_services(&self) -> Result<(), SyncError> {
+        let id = &self.target.vcluster_id;
+        let existing = self.api.list("services", &self.selector()).await?;
+        let by_name: HashMap<&str, &Value> =
+            existing.iter().map(|o| (meta(o, "name"), o)).collect();
+        let mut keep = HashSet::new();
+        let services: Vec<Value> = self
+            .app
+            .store
+            .list("services", None, None, 0, &|o| !o.deleting)
+            .items
+            .iter()
+            .map(|o| o.value())
+            .filter(|s| {
+                s.pointer("/spec/selector")
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty())
+            })
+            .collect();
+        for v in &services {
+            let desired = translate::translate_service(v, &self.target)
+                .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
+            let pname = meta(&desired, "name").to_string();
+            keep.insert(pname.clone());
+            let current = match by_name.get(pname.as_str()) {
+                None => match self.api.create("services", &desired).await {
+                    Ok(created) => created,
+                    Err(SyncError::Call {
+                        code: Some(409), ..
+                    }) => continue,
+                    Err(e) => return Err(e),
+                },
+                Some(cur) => {
+                    let same = [
+                        "ports",
+                        "selector",
+                        "type",
+                        "sessionAffinity",
+                        "publishNotReadyAddresses",
+                    ]
+                    .iter()
+                    .all(|k| {
+                        desired.pointer(&format!("/spec/{k}")).is_none()
+                            || desired.pointer(&format!("/spec/{k}"))
+                                == cur.pointer(&format!("/spec/{k}"))
+                    });
+                    if same {
+                        (*cur).clone()
+                    } else {
+                        let mut next = desired.clone();
+                        for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+                            if let Some(x) = cur.pointer(&format!("/spec/{k}")) {
+                                next["spec"][k] = x.clone();
+                            }
+                        }
+                        next["metadata"]["resourceVersion"] = cur
+                            .pointer("/metadata/resourceVersion")
+                            .cloned()
+                            .unwrap_or(Value::Null);
+                        self.api.replace("services", &pname, &next).await?
+                    }
+                }
+            };
+            // The physical address, shown on the virtual Service.
+            if let Some(ip) = current.pointer("/spec/clusterIP").and_then(Value::as_str) {
+                let key = format!("{ANN_PHYSICAL_CLUSTER_IP}.{}", self.cluster.name);
+                let shown = v
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(&key))
+                    .and_then(Value::as_str);
+                if shown != Some(ip) {
+                    let mut object = v.clone();
+                    if !object["metadata"]
+                        .get("annotations")
+                        .is_some_and(Value::is_object)
+                    {
+                        object["metadata"]["annotations"] = json!({});
+                    }
+                    object["metadata"]["annotations"][&key] = json!(ip);
+                    self.write(Action::Update {
+                        kind: crate::controllers::action::SERVICES,
+                        namespace: meta(v, "namespace").to_string(),
+                        object,
+                    })
+                    .await?;
+                }
+            }
+        }
+        for o in &existing {
+            let name = meta(o, "name");
+            if !keep.contains(name) && translate::virtual_key(o, id).is_some() {
+                self.api
+                    .delete("services", name, meta(o, "uid"), None)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The Secrets holding the ServiceAccount token (minted by TokenRequest, bound to the
     /// pod, refreshed before it expires), the cluster CA and the namespace of every live pod
     /// that mounts a token; the others are deleted. Returns pod uid → Secret name.

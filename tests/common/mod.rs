@@ -130,10 +130,13 @@ impl Server {
 
     /// `kubectl` with stdin.
     pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("kubectl");
-        cmd.env("KUBECONFIG", self.kubeconfig())
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("kube-cache"))
+        self.kubectl_env(&[], args, stdin)
+    }
+
+    /// `kubectl` with extra environment variables and stdin.
+    pub fn kubectl_env(&self, env: &[(&str, &str)], args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = self.kubectl_command();
+        cmd.envs(env.iter().copied())
             .args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -153,6 +156,15 @@ impl Server {
                 .expect("write stdin");
         }
         child.wait_with_output().expect("kubectl output")
+    }
+
+    /// A `kubectl` command with this server's kubeconfig and its own cache dir.
+    pub fn kubectl_command(&self) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.env("KUBECONFIG", self.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("kube-cache"));
+        cmd
     }
 
     /// Runs kubectl and asserts success; returns stdout.
