@@ -186,6 +186,10 @@ pub struct ServerArgs {
     /// Extra subject alternative name of the serving certificate (repeatable).
     #[arg(long = "tls-san", value_name = "NAME")]
     pub tls_san: Vec<String>,
+    /// The API address pods in physical clusters reach vkube at (their
+    /// KUBERNETES_SERVICE_HOST/PORT, the `kubernetes` Endpoints) [default: the listen address].
+    #[arg(long, value_name = "IP:PORT")]
+    pub advertise_address: Option<String>,
     /// Where to write the admin kubeconfig [default: ./kubeconfig.yaml].
     #[arg(long, value_name = "FILE")]
     pub kubeconfig_out: Option<PathBuf>,
@@ -274,6 +278,8 @@ pub struct ServerSection {
     pub tls_sans: Vec<String>,
     /// `server.kubeconfigOut`.
     pub kubeconfig_out: Option<PathBuf>,
+    /// `server.advertiseAddress`: where pods in physical clusters reach this API.
+    pub advertise_address: Option<String>,
     /// `server.watchWindow`: how many past events watches may resume from.
     pub watch_window: Option<usize>,
     /// `server.serviceCIDR`: where Service ClusterIPs come from.
@@ -328,6 +334,8 @@ pub struct ValidatedConfig {
     pub data_dir: PathBuf,
     /// Extra SANs of the serving certificate.
     pub tls_sans: Vec<String>,
+    /// The API address advertised to pods (`server.advertiseAddress`), if not the listen one.
+    pub advertise: Option<SocketAddr>,
     /// Where the admin kubeconfig is written.
     pub kubeconfig_out: PathBuf,
     /// Static bearer tokens.
@@ -554,10 +562,35 @@ pub fn validate(file: FileConfig, args: &ServerArgs) -> Result<ValidatedConfig, 
         clusters.push(cluster);
     }
 
+    let advertise = match (&args.advertise_address, &file.server.advertise_address) {
+        (Some(a), _) => Some((a, "--advertise-address")),
+        (None, Some(a)) => Some((a, "server.advertiseAddress")),
+        (None, None) => None,
+    };
+    let advertise = match advertise {
+        None => None,
+        Some((text, field)) => {
+            let addr: SocketAddr = text.parse().map_err(|_| ConfigError::Invalid {
+                field: field.into(),
+                message: format!(
+                    "{text:?} is not an address of the form IP:PORT (for example 192.168.1.20:7443)"
+                ),
+            })?;
+            if addr.ip().is_unspecified() || addr.port() == 0 {
+                return Err(invalid(
+                    field,
+                    &format!("{text:?} must name one reachable address and port"),
+                ));
+            }
+            Some(addr)
+        }
+    };
+
     Ok(ValidatedConfig {
         listen,
         data_dir,
         tls_sans,
+        advertise,
         kubeconfig_out,
         tokens: file.authentication.tokens,
         watch_window,

@@ -103,6 +103,9 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         sans.push(cfg.listen.ip().to_string());
     }
     sans.extend(cfg.tls_sans.iter().cloned());
+    if let Some(a) = cfg.advertise {
+        sans.push(a.ip().to_string());
+    }
     sans.sort();
     sans.dedup();
     let pki = Pki::load_or_create(&cfg.data_dir.join("pki"), &sans)?;
@@ -131,6 +134,10 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         addr.ip()
     };
     let server_url = format!("https://{}", SocketAddr::new(client_host, addr.port()));
+    // Where pods (in physical clusters) reach this API.
+    let advertised = cfg
+        .advertise
+        .unwrap_or_else(|| SocketAddr::new(client_host, addr.port()));
 
     let store = Arc::new(Store::open(&cfg.data_dir, cfg.watch_window)?);
     let raft =
@@ -140,7 +147,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         raft: raft.clone(),
         registry: Registry::builtin(),
         auth: api::auth::Authenticator::new(&cfg.tokens),
-        server_address: format!("{}:{}", client_host, addr.port()),
+        server_address: advertised.to_string(),
         service_allocators: crate::controllers::services::ServiceAllocators::new(
             &cfg.service_cidr,
             &cfg.node_port_range,
@@ -154,11 +161,11 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         )
         .map_err(|e| ServerError::Bootstrap(e.to_string()))?,
     });
-    let api_ip = match client_host {
+    let api_ip = match advertised.ip() {
         IpAddr::V4(ip) => ip,
         IpAddr::V6(_) => std::net::Ipv4Addr::LOCALHOST,
     };
-    bootstrap(&state, api_ip, addr.port()).await?;
+    bootstrap(&state, api_ip, advertised.port()).await?;
     crate::tls::write_kubeconfig(
         &cfg.kubeconfig_out,
         &server_url,
@@ -261,9 +268,22 @@ async fn bootstrap(
     api::objects::ensure_exists(state, "", "v1", "services", "default", service)
         .await
         .map_err(|e| ServerError::Bootstrap(format!("kubernetes service: {e}")))?;
+    let subsets = endpoints.get("subsets").cloned();
     api::objects::ensure_exists(state, "", "v1", "endpoints", "default", endpoints)
         .await
         .map_err(|e| ServerError::Bootstrap(format!("kubernetes endpoints: {e}")))?;
+    // The advertised address may have changed since the last start.
+    if let Some(current) = state.store.get("endpoints", "default", "kubernetes") {
+        let mut current = current.value();
+        if current.get("subsets") != subsets.as_ref() {
+            current["subsets"] = subsets.unwrap_or(serde_json::Value::Null);
+            api::objects::Internal::new(state, "", "v1", "endpoints", "default")
+                .map_err(|e| ServerError::Bootstrap(format!("kubernetes endpoints: {e}")))?
+                .update(current, false)
+                .await
+                .map_err(|e| ServerError::Bootstrap(format!("kubernetes endpoints: {e}")))?;
+        }
+    }
     let rbac_group = "rbac.authorization.k8s.io";
     for role in api::rbac::bootstrap_cluster_roles() {
         api::objects::ensure_exists(state, rbac_group, "v1", "clusterroles", "", role)

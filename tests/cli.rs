@@ -43,6 +43,14 @@ fn bad_configs_exit_64_naming_the_field_before_binding() {
             "authentication.tokens[0].token",
         ),
         ("raft: [1, 2]\n", "raft"),
+        (
+            "server:\n  advertiseAddress: vkube.example.com\n",
+            "server.advertiseAddress",
+        ),
+        (
+            "server:\n  advertiseAddress: 0.0.0.0:7443\n",
+            "server.advertiseAddress",
+        ),
     ];
     for (i, (yaml, field)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{i}.yaml"));

@@ -675,17 +675,63 @@ fn port_forward_echo(server: &Server, env: &[(&str, &str)], args: &[&str], line:
 
 /// `kubectl exec`, `attach` and `port-forward` through the virtual cluster reach the pod in
 /// the physical cluster, over WebSocket and over kubectl's SPDY fallback alike; the checks
-/// before the relay answer with kube-apiserver's messages.
+/// before the relay answer with kube-apiserver's messages. The pod reaches the virtual API at
+/// the advertised address and resolves names through the virtual cluster's DNS Service.
 #[test]
 fn exec_attach_and_port_forward_reach_the_physical_pod() {
     let physical = Server::start_sim(&["--name", "east", "--nodes", "1"]);
     let pkc = physical.kubeconfig().display().to_string();
-    let v = Server::start_with(&["--kubeconfig", &pkc, "--id", "vk1"]);
+    let v = Server::start_with(&[
+        "--kubeconfig",
+        &pkc,
+        "--id",
+        "vk1",
+        "--advertise-address",
+        "10.1.2.3:6443",
+    ]);
+    // A DNS Service in the virtual cluster: synced pods resolve through it.
+    v.kubectl_ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "kube-dns",
+        "-n",
+        "kube-system",
+        "--tcp=53:53",
+    ]);
+    let dns_ip = wait_for(
+        Duration::from_secs(20),
+        "the physical ClusterIP of kube-dns",
+        || {
+            let ip = v.kubectl_ok(&[
+                "get",
+                "service",
+                "-n",
+                "kube-system",
+                "kube-dns",
+                "-o",
+                "jsonpath={.metadata.annotations.vkube\\.io/physical-cluster-ip\\.physical}",
+            ]);
+            (!ip.is_empty()).then_some(ip)
+        },
+    );
     v.kubectl_ok(&["run", "box", "--image=busybox"]);
     wait_for(Duration::from_secs(60), "the pod Running", || {
         let phase = v.kubectl_ok(&["get", "pod", "box", "-o", "jsonpath={.status.phase}"]);
         (phase == "Running").then_some(())
     });
+    // The physical pod reaches the virtual API at the advertised address (as does the
+    // `kubernetes` Service), and resolves names with the virtual DNS.
+    let env = physical.kubectl_ok(&[
+        "get", "pod", "-n", "vkube", "box-x-default-x-vk1", "-o",
+        "jsonpath={.spec.containers[0].env[?(@.name==\"KUBERNETES_SERVICE_HOST\")].value}:{.spec.containers[0].env[?(@.name==\"KUBERNETES_SERVICE_PORT\")].value} {.spec.dnsPolicy} {.spec.dnsConfig.nameservers} {.spec.dnsConfig.searches[0]}",
+    ]);
+    assert_eq!(
+        env,
+        format!("10.1.2.3:6443 None [\"{dns_ip}\"] default.svc.cluster.local")
+    );
+    let endpoints = v.kubectl_ok(&["get", "endpoints", "kubernetes", "--no-headers"]);
+    assert!(endpoints.contains("10.1.2.3:6443"), "{endpoints}");
     let spdy = [
         ("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false"),
         ("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false"),

@@ -469,6 +469,42 @@ impl PhysicalApi {
             axum::body::Body::new(body),
         ))
     }
+
+    /// One request relayed as is (the `proxy` subresources): `path` is below the target
+    /// namespace (`pods/<name>:<port>/proxy/…?…`). The answer comes back whatever its status
+    /// (the body unread, streamed); its head within the call timeout.
+    pub async fn relay(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(axum::http::HeaderName, axum::http::HeaderValue)],
+        body: bytes::Bytes,
+    ) -> Result<axum::response::Response, SyncError> {
+        let path = format!("/api/v1/namespaces/{}/{path}", self.namespace);
+        let err = |message: String| SyncError::Call {
+            cluster: self.cluster.clone(),
+            method: method.to_string(),
+            path: path.clone(),
+            code: None,
+            message,
+        };
+        let mut builder = Request::builder().method(method.clone()).uri(&path);
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let req = builder
+            .body(kube::client::Body::from(body))
+            .map_err(|e| err(e.to_string()))?;
+        let resp = tokio::time::timeout(CALL_TIMEOUT, self.client.send(req))
+            .await
+            .map_err(|_| err(format!("no answer within {CALL_TIMEOUT:?}")))?
+            .map_err(|e| err(e.to_string()))?;
+        let (parts, body) = resp.into_parts();
+        Ok(axum::response::Response::from_parts(
+            parts,
+            axum::body::Body::new(body),
+        ))
+    }
 }
 
 /// The syncers running in this process, by cluster (virtual node) name, for the API's
@@ -526,6 +562,7 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
             namespace: cluster.namespace.clone(),
             api_host: host,
             api_port: port,
+            dns: None,
         };
         let mut s = Syncer {
             app,
@@ -550,6 +587,9 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
 }
 
 fn advertised(address: &str) -> (String, u16) {
+    if let Ok(a) = address.parse::<std::net::SocketAddr>() {
+        return (a.ip().to_string(), a.port());
+    }
     match address.rsplit_once(':') {
         Some((h, p)) => (h.to_string(), p.parse().unwrap_or(443)),
         None => (address.to_string(), 443),
@@ -728,6 +768,7 @@ impl Syncer {
         }
         self.sync_references(&wanted).await?;
         self.sync_services().await?;
+        self.target.dns = self.virtual_dns();
         let token_secrets = self.sync_token_secrets(&vpods).await?;
 
         let mut kept: HashSet<String> = HashSet::new();
@@ -968,6 +1009,22 @@ impl Syncer {
 const ANN_PHYSICAL_CLUSTER_IP: &str = "vkube.io/physical-cluster-ip";
 
 impl Syncer {
+    /// The physical ClusterIP of the virtual cluster's DNS Service (`kube-system/kube-dns`)
+    /// in this cluster, once it is synced here.
+    fn virtual_dns(&self) -> Option<String> {
+        let svc = self
+            .app
+            .store
+            .get("services", "kube-system", "kube-dns")?
+            .value();
+        let key = format!("{ANN_PHYSICAL_CLUSTER_IP}.{}", self.cluster.name);
+        svc.pointer("/metadata/annotations")
+            .and_then(|a| a.get(&key))
+            .and_then(Value::as_str)
+            .filter(|ip| !ip.is_empty() && *ip != "None")
+            .map(str::to_string)
+    }
+
     /// Virtual Services with a selector exist physically (selector rewritten to the physical
     /// pods' labels, addresses left to the physical cluster), the others are deleted; the
     /// physical ClusterIP is recorded on the virtual Service.

@@ -54,7 +54,11 @@
 //!     environment;
 //!   - env `fieldRef`s to `metadata.name`, `metadata.namespace`, `metadata.uid`
 //!     and `spec.serviceAccountName` are inlined with the virtual values;
-//!   - `hostname` defaults to the virtual pod name when that is a DNS label.
+//!   - `hostname` defaults to the virtual pod name when that is a DNS label;
+//!   - when the virtual cluster runs a DNS (`kube-system/kube-dns`, reachable at
+//!     its physical ClusterIP, [`Target::dns`]), pods with `ClusterFirst` DNS get
+//!     `dnsPolicy: None` and a `dnsConfig` naming it, with the virtual
+//!     namespace's search path (their own `dnsConfig` entries after it).
 //! * **Secrets** keep their type, except `kubernetes.io/service-account-token`,
 //!   which becomes `Opaque`. **PVCs** lose `volumeName` and the binding and
 //!   provisioning annotations of the virtual side. A PVC `dataSource(Ref)` naming
@@ -83,15 +87,21 @@ const MAX_NAME: usize = 63;
 const HASH_PREFIX: usize = 52;
 const HASH_HEX: usize = 10;
 
-/// Where one syncer writes: a vcluster id, the physical target namespace, and
-/// the address vkube advertises to pods as their API server.
+/// Where one syncer writes: a vcluster id, the physical target namespace, the
+/// address vkube advertises to pods as their API server, and the virtual
+/// cluster's DNS server as seen from this physical cluster (if one runs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub vcluster_id: String,
     pub namespace: String,
     pub api_host: String,
     pub api_port: u16,
+    /// The physical ClusterIP of the virtual `kube-system/kube-dns` Service.
+    pub dns: Option<String>,
 }
+
+/// The cluster domain of virtual clusters (search paths of pods using the virtual DNS).
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
@@ -599,6 +609,9 @@ fn translate_pod_spec(
     }
     obj.insert("automountServiceAccountToken".into(), false.into());
     obj.insert("enableServiceLinks".into(), false.into());
+    if let Some(dns) = &target.dns {
+        use_virtual_dns(obj, dns, vns);
+    }
     if !obj.contains_key("hostname") {
         let cut: String = id.name.chars().take(MAX_NAME).collect();
         let cut = cut.trim_end_matches(['-', '.']);
@@ -607,6 +620,59 @@ fn translate_pod_spec(
         }
     }
     spec
+}
+
+/// Points a pod that uses the cluster's DNS (`ClusterFirst`, the default, or
+/// `ClusterFirstWithHostNet` on the host network) at the virtual cluster's DNS server,
+/// as the kubelet would write its resolv.conf: that nameserver, the pod namespace's
+/// search path, `ndots:5`; the pod's own `dnsConfig` entries follow.
+fn use_virtual_dns(spec: &mut Map<String, Value>, dns: &str, vns: &str) {
+    let host_network = spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
+    let policy = spec
+        .get("dnsPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterFirst");
+    let cluster_first = match policy {
+        "ClusterFirst" => !host_network,
+        "ClusterFirstWithHostNet" => true,
+        _ => false,
+    };
+    if !cluster_first {
+        return;
+    }
+    let own = spec.remove("dnsConfig").unwrap_or_else(|| json!({}));
+    let list = |key: &str| -> Vec<Value> {
+        own.get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut nameservers = vec![json!(dns)];
+    nameservers.extend(list("nameservers").into_iter().filter(|n| n != dns));
+    let mut searches = vec![
+        json!(format!("{vns}.svc.{CLUSTER_DOMAIN}")),
+        json!(format!("svc.{CLUSTER_DOMAIN}")),
+        json!(CLUSTER_DOMAIN),
+    ];
+    for s in list("searches") {
+        if !searches.contains(&s) {
+            searches.push(s);
+        }
+    }
+    let own_options = list("options");
+    let mut options = Vec::new();
+    if !own_options
+        .iter()
+        .any(|o| o.get("name") == Some(&json!("ndots")))
+    {
+        options.push(json!({"name": "ndots", "value": "5"}));
+    }
+    options.extend(own_options);
+    spec.insert("dnsPolicy".into(), "None".into());
+    spec.insert(
+        "dnsConfig".into(),
+        json!({"nameservers": nameservers, "searches": searches, "options": options}),
+    );
 }
 
 /// Builds the physical Pod for a virtual pod (see the module rules).
@@ -948,6 +1014,7 @@ pub fn spec_change(old_vpod: &Value, new_vpod: &Value) -> SpecChange {
         namespace: "p".into(),
         api_host: "h".into(),
         api_port: 443,
+        dns: None,
     };
     let (Ok(old), Ok(new)) = (
         translate_pod(old_vpod, &target, Some("t")),
@@ -1017,6 +1084,7 @@ mod tests {
             namespace: "tenant".into(),
             api_host: host,
             api_port: port,
+            dns: None,
         }
     }
 
@@ -1563,6 +1631,7 @@ mod tests {
             namespace: "p".into(),
             api_host: "h".into(),
             api_port: 443,
+            dns: None,
         };
         injected_env(&t)
             .into_iter()
@@ -1588,5 +1657,57 @@ mod tests {
         let only_resize = json!({"spec": {"containers": [{"name": "a", "resources": {}}]}});
         let got = split_in_place_patch(&only_resize);
         assert_eq!((got.pod, got.ephemeral_containers), (None, None));
+    }
+
+    #[test]
+    fn pods_using_cluster_dns_get_the_virtual_dns() {
+        let t = Target {
+            dns: Some("10.96.0.10".into()),
+            ..target()
+        };
+        let pod = |spec: Value| json!({"metadata": {"name": "a", "namespace": "shop", "uid": "u"}, "spec": spec});
+        let c = json!([{"name": "c", "image": "x"}]);
+        // The default policy: the virtual DNS, the namespace's search path, ndots:5.
+        let got = translate_pod(&pod(json!({"containers": c})), &t, None).unwrap();
+        assert_eq!(got["spec"]["dnsPolicy"], "None");
+        assert_eq!(
+            got["spec"]["dnsConfig"],
+            json!({
+                "nameservers": ["10.96.0.10"],
+                "searches": ["shop.svc.cluster.local", "svc.cluster.local", "cluster.local"],
+                "options": [{"name": "ndots", "value": "5"}],
+            })
+        );
+        // The pod's own dnsConfig follows; its ndots wins.
+        let own = json!({"containers": c, "dnsConfig": {
+            "nameservers": ["1.1.1.1"], "searches": ["corp.example"],
+            "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}});
+        let got = translate_pod(&pod(own), &t, None).unwrap();
+        assert_eq!(
+            got["spec"]["dnsConfig"],
+            json!({
+                "nameservers": ["10.96.0.10", "1.1.1.1"],
+                "searches": ["shop.svc.cluster.local", "svc.cluster.local", "cluster.local", "corp.example"],
+                "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}],
+            })
+        );
+        // Other policies, host-network pods with ClusterFirst, and no virtual DNS: untouched.
+        for spec in [
+            json!({"containers": c, "dnsPolicy": "Default"}),
+            json!({"containers": c, "dnsPolicy": "ClusterFirst", "hostNetwork": true}),
+        ] {
+            let got = translate_pod(&pod(spec.clone()), &t, None).unwrap();
+            assert_eq!(got["spec"].get("dnsPolicy"), spec.get("dnsPolicy"));
+            assert!(got["spec"].get("dnsConfig").is_none());
+        }
+        let got = translate_pod(
+            &pod(json!({"containers": c, "dnsPolicy": "ClusterFirstWithHostNet", "hostNetwork": true})),
+            &t,
+            None,
+        )
+        .unwrap();
+        assert_eq!(got["spec"]["dnsPolicy"], "None");
+        let got = translate_pod(&pod(json!({"containers": c})), &target(), None).unwrap();
+        assert!(got["spec"].get("dnsPolicy").is_none() && got["spec"].get("dnsConfig").is_none());
     }
 }
