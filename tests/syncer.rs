@@ -801,3 +801,74 @@ fn exec_attach_and_port_forward_reach_the_physical_pod() {
         "{err}"
     );
 }
+
+/// vkube killed (SIGKILL) in the middle of syncing a scale-up and again in the middle of a
+/// scale-down: after each restart the physical namespace holds exactly the virtual pods, no
+/// duplicate and no orphan.
+#[test]
+fn the_physical_namespace_converges_after_vkube_restarts_mid_sync() {
+    let physical = Server::start_sim(&["--name", "east", "--nodes", "2"]);
+    let pkc = physical.kubeconfig().display().to_string();
+    let mut v = Server::start_with(&["--kubeconfig", &pkc, "--id", "vk1"]);
+    wait_for(Duration::from_secs(20), "the virtual node Ready", || {
+        let out = v.kubectl_ok(&["get", "nodes", "--no-headers"]);
+        out.contains(" Ready ").then_some(())
+    });
+    let physical_pods = || {
+        let mut names = lines(&physical.kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            "vkube",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}",
+        ]));
+        names.sort();
+        names
+    };
+    // Exactly one physical pod per live virtual pod, under its translated name.
+    let converged = |v: &Server, want: usize| {
+        wait_for(
+            Duration::from_secs(60),
+            "both sides to hold the same pods",
+            || {
+                let out = v.kubectl(&[
+                    "get",
+                    "pods",
+                    "-o",
+                    "jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}",
+                ]);
+                let rows = lines(&String::from_utf8_lossy(&out.stdout));
+                if rows.len() != want || !rows.iter().all(|r| r.ends_with(" Running")) {
+                    return None;
+                }
+                let mut expected: Vec<String> = rows
+                    .iter()
+                    .map(|r| format!("{}-x-default-x-vk1", r.split(' ').next().unwrap_or("")))
+                    .collect();
+                expected.sort();
+                (physical_pods() == expected).then_some(())
+            },
+        );
+    };
+
+    v.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=30",
+    ]);
+    wait_for(Duration::from_secs(30), "the first physical pods", || {
+        (!physical_pods().is_empty()).then_some(())
+    });
+    v.restart_after_kill9();
+    converged(&v, 30);
+
+    v.kubectl_ok(&["scale", "deployment", "web", "--replicas=4"]);
+    wait_for(Duration::from_secs(30), "the scale-down under way", || {
+        (physical_pods().len() < 30).then_some(())
+    });
+    v.restart_after_kill9();
+    converged(&v, 4);
+}

@@ -84,7 +84,12 @@ pub fn attributes(
                 verb: verb.to_string(),
                 api_group: p.group.clone(),
                 resource: p.plural.clone(),
-                subresource: p.subresource.clone().unwrap_or_default(),
+                // `pods/NAME/proxy/some/path` is the `proxy` subresource.
+                subresource: p
+                    .subresource
+                    .as_deref()
+                    .map(|s| s.split('/').next().unwrap_or(s).to_string())
+                    .unwrap_or_default(),
                 namespace,
                 name,
                 resource_request: true,

@@ -20,6 +20,7 @@ pub mod openapi_v2;
 pub mod openapi_v2_proto;
 pub mod printers;
 pub mod protobuf;
+pub mod proxy;
 pub mod rbac;
 pub mod request;
 pub mod scale;

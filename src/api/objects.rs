@@ -51,7 +51,12 @@ pub async fn handle(
     if !def.namespaced && path.namespace.is_some() {
         return Err(ApiError::NoSuchPath);
     }
-    if matches!(wanted, Wanted::Unsupported) {
+    // A proxied request's Accept is the backend's business.
+    let proxied = path
+        .subresource
+        .as_deref()
+        .is_some_and(|s| s == "proxy" || s.starts_with("proxy/"));
+    if matches!(wanted, Wanted::Unsupported) && !proxied {
         return Err(ApiError::NotAcceptable(
             "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io".into(),
         ));
@@ -229,6 +234,20 @@ pub async fn handle(
         {
             let sub = sub.to_string();
             super::streaming::pod_stream(&ctx, name, &sub, req).await
+        }
+        (_, Some(name), Some(sub))
+            if (sub == "proxy" || sub.starts_with("proxy/"))
+                && def.group.is_empty()
+                && def.kind == "Pod" =>
+        {
+            super::proxy::pod_proxy(&ctx, name, req).await
+        }
+        (_, Some(name), Some(sub))
+            if (sub == "proxy" || sub.starts_with("proxy/"))
+                && def.group.is_empty()
+                && def.kind == "Service" =>
+        {
+            super::proxy::service_proxy(&ctx, name, req).await
         }
         (&Method::GET, Some(name), Some("log")) if def.kind == "Pod" && def.group.is_empty() => {
             pod_log(&ctx, name).await

@@ -1,0 +1,233 @@
+//! Syncer bench: a Deployment of N replicas until all N pods are `Running` in a virtual
+//! cluster whose pods run in a physical cluster, next to the same Deployment created directly
+//! in that physical cluster (the same-run baseline). Target: through vkube within 1.5× of
+//! direct.
+//!
+//! `cargo bench --bench syncer` starts `vkube sim` and a vkube wired to it (release build).
+//! `-- --physical KUBECONFIG --virtual KUBECONFIG` measures existing clusters instead (the
+//! virtual cluster must run its pods in that physical cluster). `--replicas N[,N…]`
+//! (100,1000), `--runs N` (3; direct and through vkube alternate).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use support::{Spawned, client, json_req, median, spawn_vkube};
+
+/// Pods in a list answer whose phase is `Running`.
+fn running(text: &str) -> Result<usize> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        phase: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Pod {
+        status: Option<Status>,
+    }
+    #[derive(serde::Deserialize)]
+    struct List {
+        items: Vec<Pod>,
+    }
+    let list: List = serde_json::from_str(text)?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .count())
+}
+
+async fn pods(client: &kube::Client, path: &str) -> Result<String> {
+    Ok(client
+        .request_text(support::req("GET", path.to_string(), None, vec![])?)
+        .await?)
+}
+
+/// Polls `path` (a pod list) until `done` holds for it; returns the time taken.
+async fn wait_until(
+    client: &kube::Client,
+    path: &str,
+    what: &str,
+    done: impl Fn(&str) -> Result<bool>,
+) -> Result<Duration> {
+    let start = Instant::now();
+    let limit = Duration::from_secs(900);
+    loop {
+        if done(&pods(client, path).await?)? {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            bail!("{what}: not done after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn ensure_namespace(client: &kube::Client, ns: &str) {
+    let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    if let Ok(r) = json_req("POST", "/api/v1/namespaces".into(), &body) {
+        let _ = client.request_text(r).await;
+    }
+}
+
+/// Creates Deployment `name` of `replicas` in `ns` and waits until all its pods run; then
+/// deletes it and waits until its pods are gone (also from `physical_list` when given: the
+/// physical copies of virtual pods).
+async fn run_once(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    replicas: usize,
+    physical: Option<(&kube::Client, &str)>,
+) -> Result<Duration> {
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
+    let list = format!("/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{name}");
+    let start = Instant::now();
+    client
+        .request_text(json_req(
+            "POST",
+            format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+            &deploy,
+        )?)
+        .await
+        .with_context(|| format!("create deployment {ns}/{name}"))?;
+    wait_until(client, &list, "all pods Running", |t| {
+        Ok(running(t)? == replicas)
+    })
+    .await?;
+    let took = start.elapsed();
+    client
+        .request_text(json_req(
+            "DELETE",
+            format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"),
+            &json!({"propagationPolicy": "Background"}),
+        )?)
+        .await?;
+    wait_until(client, &list, "pods deleted", |t| {
+        Ok(support::count_items(t)? == 0)
+    })
+    .await?;
+    if let Some((pclient, plist)) = physical {
+        wait_until(pclient, plist, "physical pods deleted", |t| {
+            Ok(support::count_items(t)? == 0)
+        })
+        .await?;
+    }
+    Ok(took)
+}
+
+fn main() -> Result<()> {
+    let mut physical: Option<PathBuf> = None;
+    let mut virt: Option<PathBuf> = None;
+    let mut sizes = vec![100usize, 1000];
+    let mut runs = 3usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--physical" => physical = Some(val()?.into()),
+            "--virtual" => virt = Some(val()?.into()),
+            "--replicas" => {
+                sizes = val()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--runs" => runs = val()?.parse()?,
+            "--bench" => {}
+            other => bail!("unknown option {other}"),
+        }
+    }
+    if runs == 0 || sizes.is_empty() {
+        bail!("--runs and --replicas must be positive");
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Our own pair unless both are given: a simulated physical cluster with room for the
+    // largest Deployment twice over, and a virtual cluster wired to it.
+    let mut own: Vec<Spawned> = Vec::new();
+    let (physical, virt) = match (physical, virt) {
+        (Some(p), Some(v)) => (p, v),
+        (None, None) => {
+            let largest = sizes.iter().copied().max().unwrap_or(100);
+            let per_node = (largest * 2 / 10 + 10).to_string();
+            let sim = spawn_vkube(&["sim", "--nodes", "10", "--node-pods", &per_node])?;
+            let pkc = sim.kubeconfig.display().to_string();
+            let vk = spawn_vkube(&["server", "--kubeconfig", &pkc])?;
+            let out = (sim.kubeconfig.clone(), vk.kubeconfig.clone());
+            own.push(vk);
+            own.push(sim);
+            out
+        }
+        _ => bail!("give both --physical and --virtual, or neither"),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async {
+        let p = client(&physical).await?;
+        let v = client(&virt).await?;
+        let (pns, vns) = ("vkube-bench-direct", "vkube-bench-sync");
+        ensure_namespace(&p, pns).await;
+        ensure_namespace(&v, vns).await;
+        // The virtual node must be Ready before pods can be placed.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let nodes = v
+                .request_text(support::req("GET", "/api/v1/nodes".into(), None, vec![])?)
+                .await?;
+            if nodes.contains("\"type\":\"Ready\",\"status\":\"True\"") {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("no Ready virtual node after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let physical_copies = "/api/v1/pods?labelSelector=vkube.io%2Fmanaged-by";
+        println!("vkube syncer bench: runs={runs} (medians; through vkube / direct)");
+        println!(
+            "{:>8} {:>12} {:>14} {:>7}   runs direct | through (s)",
+            "replicas", "direct s", "through s", "ratio"
+        );
+        for &n in &sizes {
+            let (mut direct, mut through) = (Vec::new(), Vec::new());
+            for run in 0..runs {
+                direct.push(run_once(&p, pns, &format!("d{n}-{run}"), n, None).await?);
+                through.push(
+                    run_once(
+                        &v,
+                        vns,
+                        &format!("v{n}-{run}"),
+                        n,
+                        Some((&p, physical_copies)),
+                    )
+                    .await?,
+                );
+            }
+            let fmt = |v: &[Duration]| {
+                v.iter()
+                    .map(|d| format!("{:.2}", d.as_secs_f64()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let (rd, rt) = (fmt(&direct), fmt(&through));
+            let (md, mt) = (median(&mut direct), median(&mut through));
+            println!(
+                "{:>8} {:>12.2} {:>14.2} {:>7.2}   {rd} | {rt}",
+                n,
+                md.as_secs_f64(),
+                mt.as_secs_f64(),
+                mt.as_secs_f64() / md.as_secs_f64()
+            );
+        }
+        Ok::<_, anyhow::Error>(())
+    });
+    drop(own);
+    result
+}
