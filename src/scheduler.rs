@@ -145,19 +145,78 @@ pub fn pod_requests(pod: &Value) -> (i64, i64) {
 /// pods (then the first name),
 /// or `None` when no node fits (the pod stays Pending).
 pub fn schedule(pod: &Value, nodes: &[Value], pods: &[Value]) -> Option<String> {
-    let (cpu, mem) = pod_requests(pod);
-    let selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
-    let mut used: HashMap<&str, (i64, i64, i64)> = HashMap::new();
-    for p in pods.iter().filter(|p| !terminal(p)) {
+    schedule_with_usage(pod, nodes, &node_usage(pods.iter()))
+}
+
+/// CPU (millicores), memory (bytes) and pod count requested on each node by the bound pods
+/// that are not finished.
+pub type NodeUsage = HashMap<String, (i64, i64, i64)>;
+
+/// [`NodeUsage`] of `pods`.
+pub fn node_usage<'a>(pods: impl Iterator<Item = &'a Value>) -> NodeUsage {
+    let mut used = NodeUsage::new();
+    for p in pods.filter(|p| !terminal(p)) {
         let n = node_name(p);
         if !n.is_empty() {
             let (c, m) = pod_requests(p);
-            let e = used.entry(n).or_default();
+            let e = used.entry(n.to_string()).or_default();
             e.0 += c;
             e.1 += m;
             e.2 += 1;
         }
     }
+    used
+}
+
+/// The parts of a stored pod that [`node_usage`] reads, parsed without the rest (a
+/// scheduling decision reads every pod: building each whole would make a burst of N pods
+/// cost N² object parses).
+fn usage_view(json: &[u8]) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        #[serde(rename = "nodeName", default)]
+        node_name: String,
+        #[serde(default)]
+        containers: Vec<Containerish>,
+        #[serde(rename = "initContainers", default)]
+        init_containers: Vec<Containerish>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Containerish {
+        #[serde(default)]
+        resources: Value,
+    }
+    #[derive(serde::Deserialize)]
+    struct Status {
+        #[serde(default)]
+        phase: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Pod {
+        spec: Option<Spec>,
+        status: Option<Status>,
+    }
+    let pod: Pod = serde_json::from_slice(json).ok()?;
+    let spec = pod.spec?;
+    if spec.node_name.is_empty() {
+        return None;
+    }
+    let list = |cs: Vec<Containerish>| -> Vec<Value> {
+        cs.into_iter()
+            .map(|c| serde_json::json!({"resources": c.resources}))
+            .collect()
+    };
+    Some(serde_json::json!({
+        "spec": {"nodeName": spec.node_name, "containers": list(spec.containers),
+                 "initContainers": list(spec.init_containers)},
+        "status": {"phase": pod.status.map(|s| s.phase).unwrap_or_default()},
+    }))
+}
+
+/// [`schedule`] with the nodes' usage already summed.
+pub fn schedule_with_usage(pod: &Value, nodes: &[Value], used: &NodeUsage) -> Option<String> {
+    let (cpu, mem) = pod_requests(pod);
+    let selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
     nodes
         .iter()
         .filter(|n| !deleting(n) && node_ready(n) && tolerates_taints(pod, n))
@@ -239,13 +298,13 @@ impl Controller for Scheduler {
             .iter()
             .map(|o| o.value())
             .collect();
-        let pods: Vec<Value> = store
+        let bound: Vec<Value> = store
             .list("pods", None, None, 0, &|_| true)
             .items
             .iter()
-            .map(|o| o.value())
+            .filter_map(|o| usage_view(&o.json))
             .collect();
-        match schedule(&pod, &nodes, &pods) {
+        match schedule_with_usage(&pod, &nodes, &node_usage(bound.iter())) {
             Some(node) => Plan {
                 actions: vec![Action::Bind {
                     namespace: key.0.clone(),
@@ -351,5 +410,30 @@ mod tests {
             &json!({"key": "k", "operator": "Exists", "effect": "NoExecute"}),
             &taint
         ));
+    }
+
+    #[test]
+    fn the_lean_view_of_a_pod_counts_like_the_whole_pod() {
+        let pods = [
+            json!({"metadata": {"name": "a", "namespace": "d", "managedFields": [{"manager": "x"}]},
+                   "spec": {"nodeName": "n1", "containers": [
+                        {"name": "c", "image": "i", "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}}},
+                        {"name": "d", "image": "i"}],
+                     "initContainers": [{"name": "i", "image": "i", "resources": {"requests": {"cpu": "1"}}}]},
+                   "status": {"phase": "Running"}}),
+            json!({"metadata": {"name": "b"}, "spec": {"nodeName": "n1", "containers": [
+                        {"name": "c", "image": "i", "resources": {"requests": {"cpu": "100m"}}}]}}),
+            json!({"metadata": {"name": "done"}, "spec": {"nodeName": "n2", "containers": []},
+                   "status": {"phase": "Succeeded"}}),
+            json!({"metadata": {"name": "unbound"}, "spec": {"containers": []}}),
+        ];
+        let whole = node_usage(pods.iter());
+        let lean: Vec<Value> = pods
+            .iter()
+            .filter_map(|p| usage_view(&serde_json::to_vec(p).unwrap()))
+            .collect();
+        assert_eq!(node_usage(lean.iter()), whole);
+        assert_eq!(whole.get("n1"), Some(&(1100, 64 << 20, 2)));
+        assert_eq!(whole.get("n2"), None);
     }
 }

@@ -38,7 +38,6 @@
 //! The module also holds the small JSON helpers (labels, selectors, owner references,
 //! conditions, times) the Deployment core shares.
 
-use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -313,74 +312,62 @@ pub fn deletion_order<'p>(pods: &[&'p Value], now: Timestamp) -> Vec<&'p Value> 
     for p in pods {
         *per_node.entry(node_name(p)).or_insert(0) += 1;
     }
-    let mut ranked: Vec<(&Value, usize)> = pods
+    // One key per pod: a total order (a pairwise comparator with bucketed ties is not
+    // transitive, which sorting may not be given).
+    let mut keyed: Vec<(DeletionKey<'p>, &'p Value)> = pods
         .iter()
-        .map(|p| (*p, per_node.get(node_name(p)).copied().unwrap_or(0)))
+        .map(|p| {
+            let same_node = per_node.get(node_name(p)).copied().unwrap_or(0);
+            (deletion_key(p, same_node, now), *p)
+        })
         .collect();
-    ranked.sort_by(|a, b| compare_for_deletion(a, b, now));
-    ranked.into_iter().map(|(p, _)| p).collect()
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, p)| p).collect()
 }
 
-fn compare_for_deletion(a: &(&Value, usize), b: &(&Value, usize), now: Timestamp) -> Ordering {
-    let (pa, rank_a) = (a.0, a.1);
-    let (pb, rank_b) = (b.0, b.1);
-    let (na, nb) = (node_name(pa).is_empty(), node_name(pb).is_empty());
-    if na != nb {
-        return if na {
-            Ordering::Less
-        } else {
-            Ordering::Greater
-        };
-    }
-    let phase = |p: &Value| match p.pointer("/status/phase").and_then(Value::as_str) {
+/// (assigned, phase rank, ready, deletion cost, fewer pods on its node, ready-time bucket,
+/// fewer restarts, creation bucket, uid): smallest first.
+type DeletionKey<'p> = (
+    bool,
+    u8,
+    bool,
+    i32,
+    std::cmp::Reverse<usize>,
+    i64,
+    std::cmp::Reverse<i64>,
+    i64,
+    &'p str,
+);
+
+fn deletion_key<'p>(p: &'p Value, same_node: usize, now: Timestamp) -> DeletionKey<'p> {
+    let phase = match p.pointer("/status/phase").and_then(Value::as_str) {
         Some("Unknown") => 1,
         Some("Running") => 2,
         _ => 0,
     };
-    let ord = phase(pa).cmp(&phase(pb));
-    if ord != Ordering::Equal {
-        return ord;
-    }
-    let (ra, rb) = (is_pod_ready(pa), is_pod_ready(pb));
-    if ra != rb {
-        return if ra {
-            Ordering::Greater
-        } else {
-            Ordering::Less
-        };
-    }
-    let cost = |p: &Value| {
-        meta_map(p, "annotations")
-            .and_then(|a| a.get(POD_DELETION_COST))
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<i32>().ok())
-            .unwrap_or(0)
+    let ready = is_pod_ready(p);
+    let cost = meta_map(p, "annotations")
+        .and_then(|a| a.get(POD_DELETION_COST))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<i32>().ok())
+        .unwrap_or(0);
+    // Only ready pods are told apart by how long they have been ready.
+    let ready_for = if ready {
+        log_rank(pod_ready_time(p), now)
+    } else {
+        0
     };
-    let ord = cost(pa).cmp(&cost(pb));
-    if ord != Ordering::Equal {
-        return ord;
-    }
-    if rank_a != rank_b {
-        return rank_b.cmp(&rank_a);
-    }
-    let uid_order = || meta(pa, "uid").cmp(meta(pb, "uid"));
-    if ra && rb {
-        let (ta, tb) = (pod_ready_time(pa), pod_ready_time(pb));
-        if ta != tb {
-            let diff = log_rank(ta, now) - log_rank(tb, now);
-            return if diff == 0 { uid_order() } else { diff.cmp(&0) };
-        }
-    }
-    let ord = max_restarts(pb).cmp(&max_restarts(pa));
-    if ord != Ordering::Equal {
-        return ord;
-    }
-    let (ca, cb) = (creation_time(pa), creation_time(pb));
-    if ca != cb {
-        let diff = log_rank(ca, now) - log_rank(cb, now);
-        return if diff == 0 { uid_order() } else { diff.cmp(&0) };
-    }
-    Ordering::Equal
+    (
+        !node_name(p).is_empty(),
+        phase,
+        ready,
+        cost,
+        std::cmp::Reverse(same_node),
+        ready_for,
+        std::cmp::Reverse(max_restarts(p)),
+        log_rank(creation_time(p), now),
+        meta(p, "uid"),
+    )
 }
 
 /// ⌊log2(age in nanoseconds)⌋, -1 for no age, 63 for an unknown time (Go's zero time).
@@ -1061,8 +1048,9 @@ mod tests {
                 "s-unassigned",
                 "t-pending",
                 "u-not-ready",
-                "w-doubled",
+                // Tied on every rule: the uid decides, so the order is total.
                 "v-doubled",
+                "w-doubled",
                 "x-ready-recent",
                 "y-restarts",
                 "z-ready-long"
@@ -1173,5 +1161,38 @@ mod tests {
             &json!({"b": 1.0})
         ));
         assert!(!semantic_eq(&json!({"a": [1]}), &json!({})));
+    }
+
+    #[test]
+    fn deletion_order_is_a_total_order_whatever_the_ready_times() {
+        // Ready times one second apart share a power-of-two age bucket with their neighbours
+        // but not with pods far away: the order must still be consistent (sorting panics
+        // on a comparator that is not).
+        let mut pods = Vec::new();
+        for i in 0..40 {
+            let ready = format!("2025-01-01T11:{:02}:{:02}Z", 59 - i / 60, 59 - i % 60);
+            let mut p = pod(
+                &format!("p{i}"),
+                "2024-01-01T00:00:00Z",
+                "n1",
+                "Running",
+                Some(&ready),
+                i % 3,
+                true,
+            );
+            p["metadata"]["uid"] = json!(format!("{:02}", (i * 7) % 40));
+            pods.push(p);
+        }
+        let refs: Vec<&Value> = pods.iter().collect();
+        let once = deletion_order(&refs, now());
+        let mut reversed = refs.clone();
+        reversed.reverse();
+        let again = deletion_order(&reversed, now());
+        let names = |v: Vec<&Value>| {
+            v.into_iter()
+                .map(|p| meta(p, "name").to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(once), names(again));
     }
 }

@@ -19,6 +19,7 @@
 //! label selector) and compares them with the virtual store, so a restart, a lost physical
 //! object or a missed event converges on the next pass.
 
+pub mod informer;
 pub mod translate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,7 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{Method, Request};
+use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiState;
@@ -40,9 +43,13 @@ use translate::{RefKind, Target};
 /// The label every virtual node of a physical cluster carries.
 pub const CLUSTER_LABEL: &str = "topology.vkube.io/cluster";
 /// Every physical call gives up after this long.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause between passes.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest pause between passes (a pass also runs on every change to what it syncs).
 const PASS_EVERY: Duration = Duration::from_millis(500);
+/// Physical writes of one pass in flight at once.
+const CONCURRENT_CALLS: usize = 16;
+/// The physical resources the syncer manages (each cached by an [`informer::Informer`]).
+const MANAGED: [&str; 4] = ["pods", "secrets", "configmaps", "services"];
 /// Failed health checks in a row before the virtual node goes `NotReady`.
 const UNHEALTHY_AFTER: u32 = 3;
 /// Lifetime of the ServiceAccount tokens minted for physical pods.
@@ -304,12 +311,7 @@ impl PhysicalApi {
     }
 
     async fn list(&self, resource: &str, selector: &str) -> Result<Vec<Value>, SyncError> {
-        let path = format!(
-            "{}?labelSelector={}",
-            self.path(resource, None),
-            selector.replace('/', "%2F").replace('=', "%3D")
-        );
-        let list = self.get(&path).await?;
+        let list = self.list_object(resource, selector).await?;
         Ok(list
             .get("items")
             .and_then(Value::as_array)
@@ -372,6 +374,51 @@ impl PhysicalApi {
             Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The whole list object (items and the list's resourceVersion) of the managed objects.
+    async fn list_object(&self, resource: &str, selector: &str) -> Result<Value, SyncError> {
+        let path = format!(
+            "{}?labelSelector={}",
+            self.path(resource, None),
+            selector.replace('/', "%2F").replace('=', "%3D")
+        );
+        self.get(&path).await
+    }
+
+    /// A watch of the managed objects from resourceVersion `rv`.
+    async fn watch(
+        &self,
+        resource: &str,
+        selector: &str,
+        rv: &str,
+        timeout: Duration,
+    ) -> Result<
+        impl futures::Stream<Item = Result<kube::api::WatchEvent<Value>, kube::Error>> + use<>,
+        SyncError,
+    > {
+        let path = format!(
+            "{}?watch=true&allowWatchBookmarks=true&timeoutSeconds={}&resourceVersion={}&labelSelector={}",
+            self.path(resource, None),
+            timeout.as_secs(),
+            rv,
+            selector.replace('/', "%2F").replace('=', "%3D")
+        );
+        let err = |message: String| SyncError::Call {
+            cluster: self.cluster.clone(),
+            method: "WATCH".into(),
+            path: path.clone(),
+            code: None,
+            message,
+        };
+        let req = Request::builder()
+            .uri(&path)
+            .body(Vec::new())
+            .map_err(|e| err(e.to_string()))?;
+        self.client
+            .request_events::<Value>(req)
+            .await
+            .map_err(|e| err(e.to_string()))
     }
 
     /// Healthy = the API answers `/version`.
@@ -570,10 +617,27 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
             api,
             target,
             failures: 0,
+            last_failure: None,
             ready: None,
+            informers: MANAGED
+                .iter()
+                .map(|r| (*r, informer::Informer::new(r)))
+                .collect(),
             namespace_ok: false,
         };
         tracing::info!(cluster = %s.cluster.name, namespace = %s.cluster.namespace, "syncer started");
+        // Passes run when something they sync changes, on either side, and every PASS_EVERY.
+        let changed = Arc::new(Notify::new());
+        tokio::spawn(watch_virtual(s.app.clone(), changed.clone(), stop.clone()));
+        for (resource, informer) in &s.informers {
+            tracing::debug!(resource, "watching physical objects");
+            tokio::spawn(informer.clone().run(
+                s.api.clone(),
+                s.selector(),
+                changed.clone(),
+                stop.clone(),
+            ));
+        }
         loop {
             if let Err(e) = s.pass().await {
                 tracing::warn!(error = %e, "sync pass failed; retrying");
@@ -581,9 +645,54 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(PASS_EVERY) => {}
+                _ = changed.notified() => {}
             }
         }
     });
+}
+
+/// Runs `work` with at most [`CONCURRENT_CALLS`] in flight; every item runs even when one
+/// fails, and the first failure is returned.
+async fn run_all(work: Vec<BoxFuture<'_, Result<(), SyncError>>>) -> Result<(), SyncError> {
+    use futures::StreamExt;
+    let results: Vec<Result<(), SyncError>> = futures::stream::iter(work)
+        .buffer_unordered(CONCURRENT_CALLS)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Wakes the syncer on every virtual change to what it syncs (pods, the ConfigMaps and
+/// Secrets they use, Services, ServiceAccounts whose tokens they mount).
+async fn watch_virtual(app: Arc<ApiState>, changed: Arc<Notify>, stop: CancellationToken) {
+    loop {
+        let Ok(start) = app.store.hub().subscribe(None) else {
+            return;
+        };
+        let mut live = start.live;
+        loop {
+            let ev = tokio::select! {
+                _ = stop.cancelled() => return,
+                ev = live.recv() => ev,
+            };
+            match ev {
+                Ok(ev) => {
+                    if matches!(
+                        &*ev.resource,
+                        "pods" | "configmaps" | "secrets" | "services" | "serviceaccounts"
+                    ) {
+                        changed.notify_one();
+                    }
+                }
+                // Fell behind: a pass covers everything anyway.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    changed.notify_one();
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
 }
 
 fn advertised(address: &str) -> (String, u16) {
@@ -602,6 +711,10 @@ struct Syncer {
     api: Arc<PhysicalApi>,
     target: Target,
     failures: u32,
+    /// When the last failed health check was counted.
+    last_failure: Option<std::time::Instant>,
+    /// List + watch caches of the managed physical objects.
+    informers: HashMap<&'static str, Arc<informer::Informer>>,
     /// The Ready state last written to the virtual node.
     ready: Option<bool>,
     namespace_ok: bool,
@@ -610,7 +723,17 @@ struct Syncer {
 impl Syncer {
     async fn pass(&mut self) -> Result<(), SyncError> {
         let healthy = self.api.healthy().await;
-        self.failures = if healthy { 0 } else { self.failures + 1 };
+        // Passes run on events too: failures count at most once per PASS_EVERY, so the
+        // time to NotReady does not depend on how busy the virtual cluster is.
+        if healthy {
+            self.failures = 0;
+        } else if self
+            .last_failure
+            .is_none_or(|at| at.elapsed() >= PASS_EVERY)
+        {
+            self.failures += 1;
+            self.last_failure = Some(std::time::Instant::now());
+        }
         let ready = healthy || self.failures < UNHEALTHY_AFTER && self.ready == Some(true);
         if self.ready != Some(ready) {
             let capacity = if healthy {
@@ -623,6 +746,10 @@ impl Syncer {
             tracing::info!(cluster = %self.cluster.name, ready, "virtual node condition");
         }
         if !healthy {
+            // Whatever the caches saw may be stale when the cluster answers again.
+            for i in self.informers.values() {
+                i.unsync();
+            }
             return Ok(());
         }
         if !self.namespace_ok {
@@ -631,7 +758,10 @@ impl Syncer {
                 .await?;
             self.namespace_ok = true;
         }
-        self.sync_pods().await
+        let started = std::time::Instant::now();
+        let result = self.sync_pods().await;
+        tracing::debug!(cluster = %self.cluster.name, millis = started.elapsed().as_millis() as u64, "sync pass");
+        result
     }
 
     /// Creates or updates the virtual node of this cluster.
@@ -732,6 +862,14 @@ impl Syncer {
             .map_err(|e| SyncError::Virtual(e.to_string()))
     }
 
+    /// The managed physical objects of `resource`: from its cache when synced, else listed.
+    async fn managed(&self, resource: &str) -> Result<Vec<Value>, SyncError> {
+        if let Some(objects) = self.informers.get(resource).and_then(|i| i.snapshot()) {
+            return Ok(objects);
+        }
+        self.api.list(resource, &self.selector()).await
+    }
+
     fn selector(&self) -> String {
         format!(
             "{}={}",
@@ -752,8 +890,7 @@ impl Syncer {
             .map(|o| o.value())
             .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str()))
             .collect();
-        let selector = self.selector();
-        let ppods = self.api.list("pods", &selector).await?;
+        let ppods = self.managed("pods").await?;
         let mut physical: HashMap<String, &Value> = HashMap::new();
         for p in &ppods {
             physical.insert(meta(p, "name").to_string(), p);
@@ -769,8 +906,11 @@ impl Syncer {
         self.sync_references(&wanted).await?;
         self.sync_services().await?;
         self.target.dns = self.virtual_dns();
-        let token_secrets = self.sync_token_secrets(&vpods).await?;
-
+        // Every pod's physical call(s) are independent: they run concurrently, token Secrets
+        // beside the pods that mount them (a kubelet waits for a Secret it must mount).
+        let this: &Syncer = self;
+        let mut work: Vec<BoxFuture<'_, Result<(), SyncError>>> = Vec::new();
+        let token_secrets = this.sync_token_secrets(&vpods, &mut work).await?;
         let mut kept: HashSet<String> = HashSet::new();
         for v in &vpods {
             let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
@@ -786,19 +926,20 @@ impl Syncer {
                         let grace = v
                             .pointer("/metadata/deletionGracePeriodSeconds")
                             .and_then(Value::as_i64);
-                        self.api
-                            .delete("pods", &pname, meta(p, "uid"), grace)
-                            .await?;
+                        let puid = meta(p, "uid").to_string();
+                        work.push(Box::pin(async move {
+                            this.api.delete("pods", &pname, &puid, grace).await
+                        }));
                     }
                     Some(_) => {}
                     None => {
-                        self.write(Action::DeleteNow {
+                        let action = Action::DeleteNow {
                             kind: PODS,
                             namespace: ns.to_string(),
                             name: name.to_string(),
                             uid: Some(uid.to_string()),
-                        })
-                        .await?;
+                        };
+                        work.push(Box::pin(this.write(action)));
                     }
                 }
                 continue;
@@ -814,31 +955,39 @@ impl Syncer {
                     if token.is_none() && translate::has_token_volume(v) {
                         continue; // Its token could not be minted yet: the pod waits.
                     }
-                    let ppod = translate::translate_pod(v, &self.target, token)
-                        .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
-                    match self.api.create("pods", &ppod).await {
-                        Ok(_) => {
-                            tracing::info!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %self.cluster.name, "created physical pod")
+                    let ppod = translate::translate_pod(v, &this.target, token)
+                        .map_err(|e| SyncError::Translate(e, this.cluster.name.clone()))?;
+                    work.push(Box::pin(async move {
+                        match this.api.create("pods", &ppod).await {
+                            Ok(_) => {
+                                tracing::info!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %this.cluster.name, "created physical pod");
+                                Ok(())
+                            }
+                            Err(e) if e.code() == Some(409) => Ok(()),
+                            Err(e) => Err(e),
                         }
-                        Err(e) if e.code() == Some(409) => {}
-                        Err(e) => return Err(e),
-                    }
+                    }));
                 }
-                Some(p) => {
-                    self.sync_spec(v, p).await?;
-                    self.sync_up(v, p).await?;
-                }
+                Some(p) => work.push(Box::pin(async move {
+                    this.sync_spec(v, p).await?;
+                    this.sync_up(v, p).await
+                })),
             }
         }
         // Strays: ours by label, no live virtual pod.
         for p in &ppods {
             let pname = meta(p, "name");
             if !kept.contains(pname) && !deleting(p) {
-                tracing::info!(physical = %pname, cluster = %self.cluster.name, "deleting stray physical pod");
-                self.api.delete("pods", pname, meta(p, "uid"), None).await?;
+                tracing::info!(physical = %pname, cluster = %this.cluster.name, "deleting stray physical pod");
+                work.push(Box::pin(this.api.delete(
+                    "pods",
+                    pname,
+                    meta(p, "uid"),
+                    None,
+                )));
             }
         }
-        Ok(())
+        run_all(work).await
     }
 
     /// The pod spec changes Kubernetes makes in place (container images,
@@ -951,7 +1100,7 @@ impl Syncer {
             (RefKind::ConfigMap, "configmaps"),
             (RefKind::Secret, "secrets"),
         ] {
-            let existing = self.api.list(resource, &self.selector()).await?;
+            let existing = self.managed(resource).await?;
             let by_name: HashMap<&str, &Value> =
                 existing.iter().map(|o| (meta(o, "name"), o)).collect();
             let mut keep = HashSet::new();
@@ -1030,7 +1179,7 @@ impl Syncer {
     /// physical ClusterIP is recorded on the virtual Service.
     async fn sync_services(&self) -> Result<(), SyncError> {
         let id = &self.target.vcluster_id;
-        let existing = self.api.list("services", &self.selector()).await?;
+        let existing = self.managed("services").await?;
         let by_name: HashMap<&str, &Value> =
             existing.iter().map(|o| (meta(o, "name"), o)).collect();
         let mut keep = HashSet::new();
@@ -1130,14 +1279,14 @@ impl Syncer {
     /// The Secrets holding the ServiceAccount token (minted by TokenRequest, bound to the
     /// pod, refreshed before it expires), the cluster CA and the namespace of every live pod
     /// that mounts a token; the others are deleted. Returns pod uid → Secret name.
-    async fn sync_token_secrets(
-        &self,
+    async fn sync_token_secrets<'s>(
+        &'s self,
         vpods: &[Value],
+        work: &mut Vec<BoxFuture<'s, Result<(), SyncError>>>,
     ) -> Result<HashMap<String, String>, SyncError> {
         let id = &self.target.vcluster_id;
         let existing: Vec<Value> = self
-            .api
-            .list("secrets", &self.selector())
+            .managed("secrets")
             .await?
             .into_iter()
             .filter(|s| {
@@ -1210,30 +1359,37 @@ impl Syncer {
                 },
                 "data": {"token": b64(token), "ca.crt": b64(&self.app.ca_pem), "namespace": b64(ns)},
             });
+            let api = &self.api;
             match current {
-                None => match self.api.create("secrets", &secret).await {
-                    Ok(_)
-                    | Err(SyncError::Call {
-                        code: Some(409), ..
-                    }) => {}
-                    Err(e) => return Err(e),
-                },
+                None => work.push(Box::pin(async move {
+                    match api.create("secrets", &secret).await {
+                        Ok(_)
+                        | Err(SyncError::Call {
+                            code: Some(409), ..
+                        }) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                })),
                 Some(cur) => {
                     secret["metadata"]["resourceVersion"] = cur
                         .pointer("/metadata/resourceVersion")
                         .cloned()
                         .unwrap_or(Value::Null);
-                    self.api.replace("secrets", &pname, &secret).await?;
+                    work.push(Box::pin(async move {
+                        api.replace("secrets", &pname, &secret).await.map(|_| ())
+                    }));
                 }
             }
         }
         let live: HashSet<&String> = out.values().collect();
-        for s in &existing {
-            let name = meta(s, "name").to_string();
+        for s in existing {
+            let name = meta(&s, "name").to_string();
             if !live.contains(&name) {
-                self.api
-                    .delete("secrets", &name, meta(s, "uid"), None)
-                    .await?;
+                let uid = meta(&s, "uid").to_string();
+                let api = &self.api;
+                work.push(Box::pin(async move {
+                    api.delete("secrets", &name, &uid, None).await
+                }));
             }
         }
         Ok(out)

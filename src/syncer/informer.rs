@@ -1,0 +1,209 @@
+//! A list + watch cache of one kind of managed object in a physical cluster (the syncer's
+//! view of its target namespace, label `vkube.io/managed-by=<id>`): passes read it instead
+//! of listing, and every change wakes the syncer.
+//!
+//! The cache holds only what the selector matches in the one namespace, so it is bounded by
+//! what this virtual cluster wrote there. It is a hint, never the authority: creates that
+//! race it get 409 and deletes carry a uid precondition. While it is not synced (first list
+//! pending, or a list failed) [`Informer::snapshot`] is `None` and the pass lists itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{CALL_TIMEOUT, PhysicalApi};
+
+/// A watch is reopened (after a fresh list) after this long (server-side timeout).
+const WATCH_TIMEOUT: Duration = Duration::from_secs(240);
+/// Pause after a failed list or watch.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// The cached objects of one resource.
+pub struct Informer {
+    resource: &'static str,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    synced: bool,
+    objects: HashMap<String, Value>,
+}
+
+impl Informer {
+    pub fn new(resource: &'static str) -> Arc<Informer> {
+        Arc::new(Informer {
+            resource,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The cached objects, or `None` until the cache is synced.
+    pub fn snapshot(&self) -> Option<Vec<Value>> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .synced
+            .then(|| state.objects.values().cloned().collect())
+    }
+
+    fn replace(&self, items: Vec<Value>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.objects = items
+            .into_iter()
+            .map(|o| (name_of(&o).to_string(), o))
+            .collect();
+        state.synced = true;
+    }
+
+    /// Until the next successful list, [`Informer::snapshot`] is `None`.
+    pub fn unsync(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .synced = false;
+    }
+
+    /// Applies an Added, Modified or Deleted event.
+    fn apply(&self, event: kube::api::WatchEvent<Value>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        match event {
+            kube::api::WatchEvent::Added(o) | kube::api::WatchEvent::Modified(o) => {
+                state.objects.insert(name_of(&o).to_string(), o);
+            }
+            kube::api::WatchEvent::Deleted(o) => {
+                state.objects.remove(name_of(&o));
+            }
+            kube::api::WatchEvent::Bookmark(_) | kube::api::WatchEvent::Error(_) => {}
+        }
+    }
+
+    /// Lists, then watches from the list's resourceVersion, until `stop`; every change
+    /// notifies `changed`. Any failure (or the watch's timeout) starts over with a list.
+    pub async fn run(
+        self: Arc<Self>,
+        api: Arc<PhysicalApi>,
+        selector: String,
+        changed: Arc<Notify>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            match api.list_object(self.resource, &selector).await {
+                Ok(list) => {
+                    let rv = list
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let items = match list.get("items") {
+                        Some(Value::Array(items)) => items.clone(),
+                        _ => Vec::new(),
+                    };
+                    self.replace(items);
+                    changed.notify_one();
+                    if self.watch(&api, &selector, rv, &changed, &stop).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(resource = self.resource, error = %e, "physical list failed");
+                    self.unsync();
+                }
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(RETRY) => {}
+            }
+        }
+    }
+
+    /// Applies watch events until the watch ends; true when stopped.
+    async fn watch(
+        &self,
+        api: &PhysicalApi,
+        selector: &str,
+        rv: String,
+        changed: &Notify,
+        stop: &CancellationToken,
+    ) -> bool {
+        let opened = tokio::time::timeout(
+            CALL_TIMEOUT,
+            api.watch(self.resource, selector, &rv, WATCH_TIMEOUT),
+        )
+        .await;
+        let Ok(Ok(stream)) = opened else {
+            return false;
+        };
+        let mut stream = std::pin::pin!(stream);
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => return true,
+                n = tokio::time::timeout(WATCH_TIMEOUT + CALL_TIMEOUT, stream.try_next()) => n,
+            };
+            let Ok(Ok(Some(event))) = next else {
+                return false;
+            };
+            match event {
+                // 410 Gone and other errors: start over with a list.
+                kube::api::WatchEvent::Error(_) => return false,
+                kube::api::WatchEvent::Bookmark(_) => {}
+                change => {
+                    self.apply(change);
+                    changed.notify_one();
+                }
+            }
+        }
+    }
+}
+
+fn name_of(o: &Value) -> &str {
+    o.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::WatchEvent;
+    use serde_json::json;
+
+    fn obj(name: &str, rv: &str) -> Value {
+        json!({"metadata": {"name": name, "resourceVersion": rv}})
+    }
+
+    #[test]
+    fn events_keep_the_cache_current() {
+        let i = Informer::new("pods");
+        assert!(i.snapshot().is_none(), "not synced before the first list");
+        i.replace(vec![obj("a", "1"), obj("b", "2")]);
+        i.apply(WatchEvent::Added(obj("c", "3")));
+        i.apply(WatchEvent::Modified(obj("a", "4")));
+        i.apply(WatchEvent::Deleted(obj("b", "5")));
+        let mut names: Vec<(String, String)> = i
+            .snapshot()
+            .expect("synced")
+            .iter()
+            .map(|o| {
+                let rv = o
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str);
+                (name_of(o).to_string(), rv.unwrap_or("").to_string())
+            })
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![("a".into(), "4".into()), ("c".into(), "3".into())]
+        );
+        i.unsync();
+        assert!(
+            i.snapshot().is_none(),
+            "a failed list makes passes list again"
+        );
+    }
+}
