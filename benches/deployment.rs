@@ -5,26 +5,17 @@
 //! `cargo bench --bench deployment` starts its own vkube (release build);
 //! `-- --kubeconfig PATH` measures any Kubernetes API; `--replicas N` (1000), `--runs N` (3).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use http::Request;
+use support::{Spawned, count_items, spawn_vkube};
 
-fn req(method: &str, uri: String, body: Vec<u8>, ct: &str) -> Result<Request<Vec<u8>>> {
-    Ok(Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", ct)
-        .body(body)?)
-}
-
-fn count_items(text: &str) -> Result<usize> {
-    #[derive(serde::Deserialize)]
-    struct List {
-        items: Vec<serde::de::IgnoredAny>,
-    }
-    Ok(serde_json::from_str::<List>(text)?.items.len())
+fn req(method: &str, uri: String, body: Vec<u8>, ct: &str) -> Result<http::Request<Vec<u8>>> {
+    support::req(method, uri, Some(ct), body)
 }
 
 async fn pods_with(client: &kube::Client, ns: &str, selector: &str) -> Result<usize> {
@@ -73,32 +64,13 @@ fn main() -> Result<()> {
         }
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir()?;
-    let mut child = None;
+    let mut own: Option<Spawned> = None;
     let kubeconfig = match kubeconfig {
         Some(k) => k,
         None => {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let kc = dir.path().join("kubeconfig.yaml");
-            child = Some(
-                std::process::Command::new(env!("CARGO_BIN_EXE_vkube"))
-                    .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-                    .arg("--data-dir")
-                    .arg(dir.path().join("data"))
-                    .arg("--kubeconfig-out")
-                    .arg(&kc)
-                    .stderr(std::process::Stdio::null())
-                    .spawn()?,
-            );
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !(kc.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-                if Instant::now() > deadline {
-                    bail!("vkube did not start");
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            let spawned = spawn_vkube(&["server"])?;
+            let kc = spawned.kubeconfig.clone();
+            own = Some(spawned);
             kc
         }
     };
@@ -184,9 +156,6 @@ fn main() -> Result<()> {
         }
         Ok::<_, anyhow::Error>(())
     });
-    if let Some(mut c) = child {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    drop(own);
     result
 }

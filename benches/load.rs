@@ -13,13 +13,16 @@
 //! p50/p99. The baseline phase (`GET /version`) measures the client + TLS + HTTP floor of the
 //! same server in the same run; ratios are against it.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use http::Request;
+use support::{Spawned, count_items, spawn_vkube};
 
 struct Opts {
     kubeconfig: Option<PathBuf>,
@@ -60,52 +63,6 @@ fn parse_opts() -> Result<Opts> {
         bail!("--workers, --objects and --runs must be positive");
     }
     Ok(o)
-}
-
-/// A vkube started by the bench.
-struct OwnServer {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    startup: Duration,
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_own_server() -> Result<OwnServer> {
-    let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    let started = Instant::now();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vkube"))
-        .args(["server", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("start vkube")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(kubeconfig.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
-        if Instant::now() > deadline {
-            bail!("vkube did not start within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    Ok(OwnServer {
-        child,
-        _dir: dir,
-        kubeconfig,
-        startup: started.elapsed(),
-    })
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -177,34 +134,12 @@ where
     })
 }
 
-fn req(
-    method: &str,
-    uri: String,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> Result<Request<Vec<u8>>> {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(ct) = content_type {
-        b = b.header("content-type", ct);
-    }
-    Ok(b.body(body)?)
-}
-
-/// Counts the top-level items of a list without building them.
-fn count_items(text: &str) -> Result<usize> {
-    #[derive(serde::Deserialize)]
-    struct List {
-        items: Vec<serde::de::IgnoredAny>,
-    }
-    Ok(serde_json::from_str::<List>(text)?.items.len())
-}
-
 fn main() -> Result<()> {
     let opts = parse_opts()?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let own = match &opts.kubeconfig {
         Some(_) => None,
-        None => Some(start_own_server()?),
+        None => Some(spawn_vkube(&["server"])?),
     };
     let kubeconfig = opts
         .kubeconfig
@@ -217,13 +152,13 @@ fn main() -> Result<()> {
     rt.block_on(bench(opts, kubeconfig, own))
 }
 
-async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Result<()> {
+async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<Spawned>) -> Result<()> {
     let kc = kube::config::Kubeconfig::read_from(&kubeconfig)?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await?;
     let server = cfg.cluster_url.to_string();
     let client = kube::Client::try_from(cfg)?;
-    let idle_rss = own.as_ref().and_then(|o| rss_kib(o.child.id()));
+    let idle_rss = own.as_ref().and_then(|o| rss_kib(o.pid()));
 
     let ns = opts.namespace.clone();
     let base = format!("/api/v1/namespaces/{ns}/configmaps");
@@ -231,7 +166,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
         &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
     )?;
     let _ = client
-        .request_text(req(
+        .request_text(support::req(
             "POST",
             "/api/v1/namespaces".into(),
             Some("application/json"),
@@ -262,7 +197,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
         );
         run_phase(opts.workers, opts.objects, move |i| {
             let client = client.clone();
-            let r = req(
+            let r = support::req(
                 "POST",
                 base.clone(),
                 Some("application/json"),
@@ -291,7 +226,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
             run_phase(opts.workers, opts.objects * 2, move |_| {
                 let c = c.clone();
                 async move {
-                    c.request_text(req("GET", "/version".into(), None, vec![])?)
+                    c.request_text(support::req("GET", "/version".into(), None, vec![])?)
                         .await?;
                     Ok(())
                 }
@@ -307,7 +242,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
         results[1].push(
             run_phase(opts.workers, opts.objects, move |i| {
                 let c = c.clone();
-                let r = req(
+                let r = support::req(
                     "POST",
                     b.clone(),
                     Some("application/json"),
@@ -325,7 +260,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
         results[2].push(
             run_phase(opts.workers, opts.objects * 4, move |i| {
                 let c = c.clone();
-                let r = req(
+                let r = support::req(
                     "GET",
                     format!("{b}/r{run}-{}", (i * 7919) % n),
                     None,
@@ -343,7 +278,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
             run_phase(opts.workers, opts.objects, move |i| {
                 let c = c.clone();
                 let patch = format!(r#"{{"data":{{"patched":"{i}"}}}}"#).into_bytes();
-                let r = req(
+                let r = support::req(
                     "PATCH",
                     format!("{b}/r{run}-{i}"),
                     Some("application/merge-patch+json"),
@@ -361,7 +296,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
         results[4].push(
             run_phase(opts.workers, opts.lists, move |_| {
                 let c = c.clone();
-                let r = req(
+                let r = support::req(
                     "GET",
                     format!("{b}?labelSelector=bench-run%3D{run}"),
                     None,
@@ -382,7 +317,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
         results[5].push(
             run_phase(opts.workers, opts.objects, move |i| {
                 let c = c.clone();
-                let r = req("DELETE", format!("{b}/r{run}-{i}"), None, vec![]);
+                let r = support::req("DELETE", format!("{b}/r{run}-{i}"), None, vec![]);
                 async move {
                     c.request_text(r?).await.context("delete")?;
                     Ok(())
@@ -401,7 +336,7 @@ async fn bench(opts: Opts, kubeconfig: PathBuf, own: Option<OwnServer>) -> Resul
             "own server: serving {:.0} ms after spawn; idle RSS {} KiB; RSS after load {} KiB",
             o.startup.as_secs_f64() * 1000.0,
             idle_rss.map_or("?".into(), |r| r.to_string()),
-            rss_kib(o.child.id()).map_or("?".into(), |r| r.to_string()),
+            rss_kib(o.pid()).map_or("?".into(), |r| r.to_string()),
         );
     }
     println!(
