@@ -249,7 +249,50 @@ pub fn schedule_with_usage(pod: &Value, nodes: &[Value], used: &NodeUsage) -> Op
 }
 
 /// The scheduler: binds each unbound pod with [`schedule`].
-pub struct Scheduler;
+#[derive(Default)]
+pub struct Scheduler {
+    /// Each bound pod's share of its node (or `None` once finished), by the resourceVersion
+    /// it was read at: a scheduling decision sums every pod, and a burst of N pods would
+    /// otherwise parse N² of them.
+    usage: std::sync::Mutex<HashMap<(String, String), PodShare>>,
+}
+
+/// A pod's resourceVersion, and its node with the CPU and memory it requests there.
+type PodShare = (u64, Option<(String, i64, i64)>);
+
+impl Scheduler {
+    /// The usage of every node, parsing only the pods changed since the last call.
+    fn usage(&self, store: &Store) -> NodeUsage {
+        let mut cache = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = HashMap::with_capacity(cache.len());
+        let mut used = NodeUsage::new();
+        for o in store.list("pods", None, None, 0, &|_| true).items.iter() {
+            let key = (o.namespace.clone(), o.name.clone());
+            let share = match cache.remove(&key) {
+                Some((rv, share)) if rv == o.resource_version => share,
+                _ => usage_view(&o.json).and_then(|p| {
+                    if terminal(&p) {
+                        return None;
+                    }
+                    let (c, m) = pod_requests(&p);
+                    Some((node_name(&p).to_string(), c, m))
+                }),
+            };
+            if let Some((node, c, m)) = &share {
+                let e = used.entry(node.clone()).or_default();
+                e.0 += c;
+                e.1 += m;
+                e.2 += 1;
+            }
+            next.insert(key, (o.resource_version, share));
+        }
+        *cache = next;
+        used
+    }
+}
 
 impl Controller for Scheduler {
     fn name(&self) -> &'static str {
@@ -298,13 +341,7 @@ impl Controller for Scheduler {
             .iter()
             .map(|o| o.value())
             .collect();
-        let bound: Vec<Value> = store
-            .list("pods", None, None, 0, &|_| true)
-            .items
-            .iter()
-            .filter_map(|o| usage_view(&o.json))
-            .collect();
-        match schedule_with_usage(&pod, &nodes, &node_usage(bound.iter())) {
+        match schedule_with_usage(&pod, &nodes, &self.usage(store)) {
             Some(node) => Plan {
                 actions: vec![Action::Bind {
                     namespace: key.0.clone(),

@@ -187,7 +187,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
                 .map_err(|e| ServerError::Bootstrap(format!("simulated node {i}: {e}")))?;
         }
         let sim = Arc::new(sim.clone());
-        controllers.push(Arc::new(crate::scheduler::Scheduler));
+        controllers.push(Arc::new(crate::scheduler::Scheduler::default()));
         controllers.push(Arc::new(crate::sim::SimKubelet(sim)));
         tracing::info!(
             nodes = cfg.sim.as_ref().map_or(0, |s| s.nodes),
@@ -195,7 +195,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         );
     }
     if !cfg.clusters.is_empty() {
-        controllers.push(Arc::new(crate::scheduler::Scheduler));
+        controllers.push(Arc::new(crate::scheduler::Scheduler::default()));
         for cluster in &cfg.clusters {
             crate::syncer::spawn(
                 state.clone(),

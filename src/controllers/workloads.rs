@@ -177,7 +177,13 @@ impl Controller for DeploymentController {
         let d = d.value();
         let labels = match_labels(&d);
         let rss = objects_with(store, REPLICA_SETS, &key.0, &labels);
-        let pods = objects_with(store, PODS, &key.0, &labels);
+        // Only the Recreate strategy looks at pods (whether old ones still run).
+        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+        let pods = if recreate {
+            objects_with(store, PODS, &key.0, &labels)
+        } else {
+            Vec::new()
+        };
         Plan {
             actions: deployment::reconcile(&d, &rss, &pods, now),
             requeue_after: deployment::requeue_after(&d, now),

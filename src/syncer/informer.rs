@@ -32,7 +32,7 @@ pub struct Informer {
 #[derive(Default)]
 struct State {
     synced: bool,
-    objects: HashMap<String, Value>,
+    objects: HashMap<String, Arc<Value>>,
 }
 
 impl Informer {
@@ -44,7 +44,7 @@ impl Informer {
     }
 
     /// The cached objects, or `None` until the cache is synced.
-    pub fn snapshot(&self) -> Option<Vec<Value>> {
+    pub fn snapshot(&self) -> Option<Vec<Arc<Value>>> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state
             .synced
@@ -55,7 +55,7 @@ impl Informer {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.objects = items
             .into_iter()
-            .map(|o| (name_of(&o).to_string(), o))
+            .map(|o| (name_of(&o).to_string(), Arc::new(o)))
             .collect();
         state.synced = true;
     }
@@ -73,7 +73,7 @@ impl Informer {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match event {
             kube::api::WatchEvent::Added(o) | kube::api::WatchEvent::Modified(o) => {
-                state.objects.insert(name_of(&o).to_string(), o);
+                state.objects.insert(name_of(&o).to_string(), Arc::new(o));
             }
             kube::api::WatchEvent::Deleted(o) => {
                 state.objects.remove(name_of(&o));

@@ -46,6 +46,8 @@ pub const CLUSTER_LABEL: &str = "topology.vkube.io/cluster";
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest pause between passes (a pass also runs on every change to what it syncs).
 const PASS_EVERY: Duration = Duration::from_millis(500);
+/// The longest rest after a pass before changes are acted on.
+const MAX_PASS_GAP: Duration = Duration::from_millis(200);
 /// Physical writes of one pass in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// The physical resources the syncer manages (each cached by an [`informer::Informer`]).
@@ -639,8 +641,17 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
             ));
         }
         loop {
+            let started = std::time::Instant::now();
             if let Err(e) = s.pass().await {
                 tracing::warn!(error = %e, "sync pass failed; retrying");
+            }
+            // A busy syncer leaves the CPU to the rest of the control plane for as long as
+            // its last pass took (so it uses at most about half a core); changes meanwhile
+            // are batched into the next pass.
+            let rest = started.elapsed().min(MAX_PASS_GAP);
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(rest) => {}
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -863,11 +874,12 @@ impl Syncer {
     }
 
     /// The managed physical objects of `resource`: from its cache when synced, else listed.
-    async fn managed(&self, resource: &str) -> Result<Vec<Value>, SyncError> {
+    async fn managed(&self, resource: &str) -> Result<Vec<Arc<Value>>, SyncError> {
         if let Some(objects) = self.informers.get(resource).and_then(|i| i.snapshot()) {
             return Ok(objects);
         }
-        self.api.list(resource, &self.selector()).await
+        let listed = self.api.list(resource, &self.selector()).await?;
+        Ok(listed.into_iter().map(Arc::new).collect())
     }
 
     fn selector(&self) -> String {
@@ -1102,7 +1114,7 @@ impl Syncer {
         ] {
             let existing = self.managed(resource).await?;
             let by_name: HashMap<&str, &Value> =
-                existing.iter().map(|o| (meta(o, "name"), o)).collect();
+                existing.iter().map(|o| (meta(o, "name"), &**o)).collect();
             let mut keep = HashSet::new();
             for (k, ns, name) in wanted.iter().filter(|(k, _, _)| *k == kind) {
                 let _ = k;
@@ -1181,7 +1193,7 @@ impl Syncer {
         let id = &self.target.vcluster_id;
         let existing = self.managed("services").await?;
         let by_name: HashMap<&str, &Value> =
-            existing.iter().map(|o| (meta(o, "name"), o)).collect();
+            existing.iter().map(|o| (meta(o, "name"), &**o)).collect();
         let mut keep = HashSet::new();
         let services: Vec<Value> = self
             .app
@@ -1285,7 +1297,7 @@ impl Syncer {
         work: &mut Vec<BoxFuture<'s, Result<(), SyncError>>>,
     ) -> Result<HashMap<String, String>, SyncError> {
         let id = &self.target.vcluster_id;
-        let existing: Vec<Value> = self
+        let existing: Vec<Arc<Value>> = self
             .managed("secrets")
             .await?
             .into_iter()
