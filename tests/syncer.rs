@@ -872,3 +872,94 @@ fn the_physical_namespace_converges_after_vkube_restarts_mid_sync() {
     v.restart_after_kill9();
     converged(&v, 4);
 }
+
+/// A claim a pod uses exists physically, shows the physical binding in the virtual cluster,
+/// outlives the pod (its data must survive a replacement), and goes with its virtual claim.
+#[test]
+fn claims_are_synced_and_outlive_their_pods() {
+    let physical = Server::start_sim(&["--name", "east", "--nodes", "1"]);
+    let pkc = physical.kubeconfig().display().to_string();
+    let v = Server::start_with(&["--kubeconfig", &pkc, "--id", "vk1"]);
+    let manifest = r#"
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: db}
+spec:
+  containers: [{name: db, image: postgres, volumeMounts: [{name: d, mountPath: /data}]}]
+  volumes: [{name: d, persistentVolumeClaim: {claimName: data}}]
+"#;
+    let out = v.kubectl_stdin(&["apply", "-f", "-"], Some(manifest));
+    assert!(out.status.success(), "{out:?}");
+    let pclaim = "data-x-default-x-vk1";
+    let request = wait_for(Duration::from_secs(30), "the physical claim", || {
+        let out = physical.kubectl(&[
+            "get",
+            "pvc",
+            "-n",
+            "vkube",
+            pclaim,
+            "-o",
+            "jsonpath={.spec.resources.requests.storage}",
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert_eq!(request, "1Gi");
+    let volume = physical.kubectl_ok(&[
+        "get",
+        "pod",
+        "-n",
+        "vkube",
+        "db-x-default-x-vk1",
+        "-o",
+        "jsonpath={.spec.volumes[0].persistentVolumeClaim.claimName}",
+    ]);
+    assert_eq!(volume, pclaim);
+
+    // The physical cluster binds it (the test plays its volume controller): the virtual
+    // claim shows that.
+    physical.kubectl_ok(&[
+        "patch",
+        "pvc",
+        "-n",
+        "vkube",
+        pclaim,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{"storage":"1Gi"}}}"#,
+    ]);
+    wait_for(Duration::from_secs(20), "the virtual claim Bound", || {
+        let out = v.kubectl_ok(&[
+            "get",
+            "pvc",
+            "data",
+            "-o",
+            "jsonpath={.status.phase} {.status.capacity.storage}",
+        ]);
+        (out == "Bound 1Gi").then_some(())
+    });
+
+    // The pod goes; the claim (and its data) stays.
+    v.kubectl_ok(&["delete", "pod", "db", "--wait=true"]);
+    wait_for(Duration::from_secs(30), "the physical pod gone", || {
+        let out = physical.kubectl(&["get", "pod", "-n", "vkube", "db-x-default-x-vk1"]);
+        (!out.status.success()).then_some(())
+    });
+    physical.kubectl_ok(&["get", "pvc", "-n", "vkube", pclaim]);
+
+    // The virtual claim goes: so does the physical one.
+    v.kubectl_ok(&["delete", "pvc", "data"]);
+    wait_for(Duration::from_secs(30), "the physical claim gone", || {
+        let out = physical.kubectl(&["get", "pvc", "-n", "vkube", pclaim]);
+        (!out.status.success()).then_some(())
+    });
+}

@@ -51,7 +51,13 @@ const MAX_PASS_GAP: Duration = Duration::from_millis(200);
 /// Physical writes of one pass in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// The physical resources the syncer manages (each cached by an [`informer::Informer`]).
-const MANAGED: [&str; 4] = ["pods", "secrets", "configmaps", "services"];
+const MANAGED: [&str; 5] = [
+    "pods",
+    "secrets",
+    "configmaps",
+    "services",
+    "persistentvolumeclaims",
+];
 /// Failed health checks in a row before the virtual node goes `NotReady`.
 const UNHEALTHY_AFTER: u32 = 3;
 /// Lifetime of the ServiceAccount tokens minted for physical pods.
@@ -916,6 +922,7 @@ impl Syncer {
             }
         }
         self.sync_references(&wanted).await?;
+        self.sync_claims(&wanted).await?;
         self.sync_services().await?;
         self.target.dns = self.virtual_dns();
         // Every pod's physical call(s) are independent: they run concurrently, token Secrets
@@ -1163,6 +1170,80 @@ impl Syncer {
             }
         }
         Ok(())
+    }
+}
+
+impl Syncer {
+    /// PersistentVolumeClaims the live pods use exist physically; their status (phase,
+    /// capacity, access modes, conditions) is copied up. A physical claim lives as long as
+    /// its virtual claim, not only while a pod uses it: its data must survive a pod's
+    /// replacement.
+    async fn sync_claims(
+        &self,
+        wanted: &HashSet<(RefKind, String, String)>,
+    ) -> Result<(), SyncError> {
+        let id = &self.target.vcluster_id;
+        let resource = "persistentvolumeclaims";
+        let existing = self.managed(resource).await?;
+        let by_name: HashMap<&str, &Value> =
+            existing.iter().map(|o| (meta(o, "name"), &**o)).collect();
+        let mut work: Vec<BoxFuture<'_, Result<(), SyncError>>> = Vec::new();
+        for (_, ns, name) in wanted
+            .iter()
+            .filter(|(k, _, _)| *k == RefKind::PersistentVolumeClaim)
+        {
+            let Some(v) = self.app.store.get(resource, ns, name) else {
+                continue; // The pod waits for its claim, as it would in any cluster.
+            };
+            let v = v.value();
+            if deleting(&v) {
+                continue;
+            }
+            let desired = translate::translate_pvc(&v, &self.target)
+                .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
+            let pname = meta(&desired, "name").to_string();
+            match by_name.get(pname.as_str()) {
+                None => work.push(Box::pin(async move {
+                    match self.api.create(resource, &desired).await {
+                        Ok(_)
+                        | Err(SyncError::Call {
+                            code: Some(409), ..
+                        }) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                })),
+                Some(p) => {
+                    let status = translate::virtual_claim_status(p);
+                    if v.get("status") != Some(&status) {
+                        let mut object = v.clone();
+                        object["status"] = status;
+                        work.push(Box::pin(self.write(Action::UpdateStatus {
+                            kind: crate::controllers::action::PVCS,
+                            namespace: ns.clone(),
+                            object,
+                        })));
+                    }
+                }
+            }
+        }
+        // A physical claim goes when its virtual claim does.
+        for o in &existing {
+            let Some((vns, vname, vuid)) = translate::virtual_key(o, id) else {
+                continue;
+            };
+            let alive = self
+                .app
+                .store
+                .get(resource, &vns, &vname)
+                .is_some_and(|v| v.uid == vuid && !v.deleting);
+            if !alive && !deleting(o) {
+                let (name, uid) = (meta(o, "name").to_string(), meta(o, "uid").to_string());
+                work.push(Box::pin(async move {
+                    self.api.delete(resource, &name, &uid, None).await
+                }));
+            }
+        }
+        run_all(work).await
     }
 }
 

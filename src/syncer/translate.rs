@@ -734,6 +734,30 @@ const PVC_CONTROLLER_ANNOTATIONS: &[&str] = &[
     "volume.beta.kubernetes.io/storage-provisioner",
 ];
 
+/// The status a virtual PersistentVolumeClaim shows for its physical claim: what binding
+/// decided there (phase, capacity, access modes, conditions, resize state).
+pub fn virtual_claim_status(physical: &Value) -> Value {
+    let mut out = Map::new();
+    if let Some(Value::Object(st)) = physical.get("status") {
+        for k in [
+            "phase",
+            "capacity",
+            "accessModes",
+            "conditions",
+            "allocatedResources",
+            "allocatedResourceStatuses",
+            "currentVolumeAttributesClassName",
+            "modifyVolumeStatus",
+        ] {
+            if let Some(v) = st.get(k) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+    }
+    out.entry("phase").or_insert_with(|| json!("Pending"));
+    Value::Object(out)
+}
+
 pub fn translate_pvc(v: &Value, target: &Target) -> Result<Value, TranslateError> {
     let id = identity(v, "PersistentVolumeClaim")?;
     let mut obj = physical_object(v, &id, target);
