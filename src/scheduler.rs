@@ -343,11 +343,20 @@ impl Controller for Scheduler {
             .collect();
         match schedule_with_usage(&pod, &nodes, &self.usage(store)) {
             Some(node) => Plan {
-                actions: vec![Action::Bind {
-                    namespace: key.0.clone(),
-                    name: key.1.clone(),
-                    node,
-                }],
+                actions: vec![
+                    Action::Bind {
+                        namespace: key.0.clone(),
+                        name: key.1.clone(),
+                        node: node.clone(),
+                    },
+                    Action::Event {
+                        involved: pod.clone(),
+                        event_type: "Normal",
+                        reason: "Scheduled".into(),
+                        message: format!("Successfully assigned {}/{} to {node}", key.0, key.1),
+                        source: "default-scheduler",
+                    },
+                ],
                 requeue_after: None,
             },
             // Nothing fits: look again later (capacity may free up without an event here).

@@ -215,6 +215,31 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
         },
     );
 
+    // What the physical cluster records about a pod shows in the virtual cluster, about the
+    // virtual pod: the physical scheduler's placement and the kubelet's start.
+    let first = vpods[0].split(' ').next().expect("name").to_string();
+    let events = wait_for(Duration::from_secs(20), "the physical events", || {
+        let out = v.kubectl_ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={first}"),
+            "-o",
+            "jsonpath={range .items[*]}{.source.component}: {.message}{\"\\n\"}{end}",
+        ]);
+        (out.contains("kubelet: Started container nginx")
+            && out.contains(&format!(
+                "default-scheduler: Successfully assigned default/{first} to east-node-"
+            )))
+        .then_some(out)
+    });
+    assert!(
+        events.contains(&format!(
+            "default-scheduler: Successfully assigned default/{first} to physical"
+        )),
+        "the virtual scheduler's own event: {events}"
+    );
+
     // Logs come from the physical pod through vkube.
     let pod = vpods[0].split(' ').next().expect("name").to_string();
     let log = wait_for(Duration::from_secs(10), "log lines", || {

@@ -225,12 +225,26 @@ pub fn kubelet(pod: &Value, node_index: usize, now: Timestamp) -> Plan {
         if let Some(q) = pod.pointer("/status/qosClass") {
             object["status"]["qosClass"] = q.clone();
         }
+        let mut actions = vec![Action::UpdateStatus {
+            kind: PODS,
+            namespace: ns,
+            object,
+        }];
+        // What `kubectl describe pod` shows of a kubelet starting containers.
+        for c in &containers {
+            actions.push(Action::Event {
+                involved: pod.clone(),
+                event_type: "Normal",
+                reason: "Started".into(),
+                message: format!(
+                    "Started container {}",
+                    c.get("name").and_then(Value::as_str).unwrap_or("")
+                ),
+                source: "kubelet",
+            });
+        }
         return Plan {
-            actions: vec![Action::UpdateStatus {
-                kind: PODS,
-                namespace: ns,
-                object,
-            }],
+            actions,
             requeue_after: completes.then(|| run_time(ann(RUN_SECONDS))),
         };
     }

@@ -51,12 +51,13 @@ const MAX_PASS_GAP: Duration = Duration::from_millis(200);
 /// Physical writes of one pass in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// The physical resources the syncer manages (each cached by an [`informer::Informer`]).
-const MANAGED: [&str; 5] = [
+const MANAGED: [&str; 6] = [
     "pods",
     "secrets",
     "configmaps",
     "services",
     "persistentvolumeclaims",
+    "events",
 ];
 /// Failed health checks in a row before the virtual node goes `NotReady`.
 const UNHEALTHY_AFTER: u32 = 3;
@@ -627,6 +628,7 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
             failures: 0,
             last_failure: None,
             ready: None,
+            synced_events: HashMap::new(),
             informers: MANAGED
                 .iter()
                 .map(|r| (*r, informer::Informer::new(r)))
@@ -639,9 +641,15 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
         tokio::spawn(watch_virtual(s.app.clone(), changed.clone(), stop.clone()));
         for (resource, informer) in &s.informers {
             tracing::debug!(resource, "watching physical objects");
+            // Events carry no label of ours: all of the namespace's (it is vkube's).
+            let selector = if *resource == "events" {
+                String::new()
+            } else {
+                s.selector()
+            };
             tokio::spawn(informer.clone().run(
                 s.api.clone(),
-                s.selector(),
+                selector,
                 changed.clone(),
                 stop.clone(),
             ));
@@ -732,6 +740,8 @@ struct Syncer {
     last_failure: Option<std::time::Instant>,
     /// List + watch caches of the managed physical objects.
     informers: HashMap<&'static str, Arc<informer::Informer>>,
+    /// Physical events already copied up: name → resourceVersion.
+    synced_events: HashMap<String, String>,
     /// The Ready state last written to the virtual node.
     ready: Option<bool>,
     namespace_ok: bool,
@@ -1006,7 +1016,74 @@ impl Syncer {
                 )));
             }
         }
-        run_all(work).await
+        let result = run_all(work).await;
+        self.sync_events(&ppods).await;
+        result
+    }
+
+    /// Events the physical cluster records about synced pods appear in the virtual cluster,
+    /// about the virtual pods (best effort: a failed write is logged, and retried only when
+    /// the physical event changes again).
+    async fn sync_events(&mut self, ppods: &[Arc<Value>]) {
+        let Some(events) = self.informers.get("events").and_then(|i| i.snapshot()) else {
+            return;
+        };
+        let id = &self.target.vcluster_id;
+        let pods: HashMap<&str, (String, String, String)> = ppods
+            .iter()
+            .filter_map(|p| Some((meta(p, "name"), translate::virtual_key(p, id)?)))
+            .collect();
+        let mut seen = HashMap::with_capacity(events.len());
+        let mut writes = Vec::new();
+        for e in &events {
+            let about = e.pointer("/involvedObject/name").and_then(Value::as_str);
+            let is_pod = e.pointer("/involvedObject/kind").and_then(Value::as_str) == Some("Pod");
+            let (Some(pname), true) = (about, is_pod) else {
+                continue;
+            };
+            let Some((vns, vname, vuid)) = pods.get(pname) else {
+                continue;
+            };
+            let name = meta(e, "name").to_string();
+            let rv = meta(e, "resourceVersion").to_string();
+            if self.synced_events.get(&name) != Some(&rv) {
+                let mut object = translate::virtual_event(e, pname, (vns, vname, vuid));
+                let vevent = meta(&object, "name").to_string();
+                let action = match self.app.store.get("events", vns, &vevent) {
+                    Some(cur) => {
+                        object["metadata"]["resourceVersion"] =
+                            json!(cur.resource_version.to_string());
+                        Action::Update {
+                            kind: crate::controllers::action::EVENTS,
+                            namespace: vns.clone(),
+                            object,
+                        }
+                    }
+                    None => Action::Create {
+                        kind: crate::controllers::action::EVENTS,
+                        namespace: vns.clone(),
+                        object,
+                    },
+                };
+                writes.push(action);
+            }
+            seen.insert(name, rv);
+        }
+        // Only events still in the physical namespace are remembered (bounded by it).
+        self.synced_events = seen;
+        let this: &Syncer = self;
+        let work: Vec<BoxFuture<'_, Result<(), SyncError>>> = writes
+            .into_iter()
+            .map(|a| -> BoxFuture<'_, Result<(), SyncError>> {
+                Box::pin(async move {
+                    if let Err(e) = this.write(a).await {
+                        tracing::debug!(error = %e, "event not copied up");
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let _ = run_all(work).await;
     }
 
     /// The pod spec changes Kubernetes makes in place (container images,

@@ -734,6 +734,60 @@ const PVC_CONTROLLER_ANNOTATIONS: &[&str] = &[
     "volume.beta.kubernetes.io/storage-provisioner",
 ];
 
+/// The virtual Event for a physical Event about a physical pod: about the virtual pod
+/// (`vpod`: namespace, name, uid), named `<virtual pod>.<the physical event's suffix>`, the
+/// physical pod's name in its message replaced by the virtual one.
+pub fn virtual_event(physical: &Value, physical_pod: &str, vpod: (&str, &str, &str)) -> Value {
+    let (vns, vname, vuid) = vpod;
+    let pname = physical
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let suffix = pname.rsplit('.').next().unwrap_or(pname);
+    let pns = physical
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let message = physical
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .replace(&format!("{pns}/{physical_pod}"), &format!("{vns}/{vname}"))
+        .replace(physical_pod, vname);
+    let mut out = Map::new();
+    out.insert("apiVersion".into(), json!("v1"));
+    out.insert("kind".into(), json!("Event"));
+    out.insert(
+        "metadata".into(),
+        json!({"name": format!("{vname}.{suffix}"), "namespace": vns}),
+    );
+    let mut involved =
+        json!({"apiVersion": "v1", "kind": "Pod", "name": vname, "namespace": vns, "uid": vuid});
+    if let Some(fp) = physical.pointer("/involvedObject/fieldPath") {
+        involved["fieldPath"] = fp.clone();
+    }
+    out.insert("involvedObject".into(), involved);
+    out.insert("message".into(), json!(message));
+    for k in [
+        "reason",
+        "type",
+        "count",
+        "firstTimestamp",
+        "lastTimestamp",
+        "eventTime",
+        "source",
+        "reportingComponent",
+        "reportingInstance",
+        "action",
+        "series",
+    ] {
+        if let Some(v) = physical.get(k).filter(|v| !v.is_null()) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 /// The status a virtual PersistentVolumeClaim shows for its physical claim: what binding
 /// decided there (phase, capacity, access modes, conditions, resize state).
 pub fn virtual_claim_status(physical: &Value) -> Value {
@@ -1733,5 +1787,32 @@ mod tests {
         assert_eq!(got["spec"]["dnsPolicy"], "None");
         let got = translate_pod(&pod(json!({"containers": c})), &target(), None).unwrap();
         assert!(got["spec"].get("dnsPolicy").is_none() && got["spec"].get("dnsConfig").is_none());
+    }
+
+    #[test]
+    fn physical_events_about_pods_become_virtual_events() {
+        let pe = json!({
+            "metadata": {"name": "web-x-shop-x-vk1.18a2b3c4d5e6", "namespace": "tenant", "resourceVersion": "9"},
+            "involvedObject": {"kind": "Pod", "name": "web-x-shop-x-vk1", "namespace": "tenant", "uid": "p-uid",
+                               "fieldPath": "spec.containers{c}"},
+            "reason": "Scheduled", "type": "Normal", "count": 2,
+            "message": "Successfully assigned tenant/web-x-shop-x-vk1 to east-node-1",
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:05Z",
+            "source": {"component": "default-scheduler"}, "eventTime": null,
+        });
+        let ve = virtual_event(&pe, "web-x-shop-x-vk1", ("shop", "web", "v-uid"));
+        assert_eq!(
+            ve,
+            json!({
+                "apiVersion": "v1", "kind": "Event",
+                "metadata": {"name": "web.18a2b3c4d5e6", "namespace": "shop"},
+                "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": "web", "namespace": "shop",
+                                   "uid": "v-uid", "fieldPath": "spec.containers{c}"},
+                "message": "Successfully assigned shop/web to east-node-1",
+                "reason": "Scheduled", "type": "Normal", "count": 2,
+                "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:05Z",
+                "source": {"component": "default-scheduler"},
+            })
+        );
     }
 }
