@@ -467,3 +467,26 @@ fn every_namespace_gets_a_default_service_account_and_the_ca_bundle() {
         },
     );
 }
+
+/// A pod's status subresource takes status, labels and annotations (what kube-apiserver's pod
+/// status strategy lets through) and ignores the spec.
+#[test]
+fn pod_status_writes_take_status_labels_and_annotations_only() {
+    let s = Server::start();
+    s.kubectl_ok(&["run", "p", "--image=nginx"]);
+    s.kubectl_ok(&[
+        "patch",
+        "pod",
+        "p",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"tier":"db"},"annotations":{"example.com/node":"n1"}},"spec":{"activeDeadlineSeconds":5},"status":{"phase":"Running"}}"#,
+    ]);
+    let got = jsonpath(
+        &s,
+        &["get", "pod", "p"],
+        "{.metadata.labels.tier} {.metadata.annotations.example\\.com/node} {.spec.activeDeadlineSeconds} {.status.phase}",
+    );
+    assert_eq!(got, "db n1  Running");
+}

@@ -1317,10 +1317,28 @@ fn merge_update(
         ));
     }
     if sub == Some("status") {
-        // Status writes change only status (and the managedFields recording them).
+        // Status writes change only status (and the managedFields recording them); a pod's
+        // also its labels and annotations, as kube-apiserver's pod status strategy resets only
+        // spec, deletionTimestamp and ownerReferences.
         let status = new.get("status").cloned();
         let managed = new.pointer("/metadata/managedFields").cloned();
+        let pod_meta = (ctx.def.group.is_empty() && ctx.def.plural == "pods").then(|| {
+            (
+                new.pointer("/metadata/labels").cloned(),
+                new.pointer("/metadata/annotations").cloned(),
+            )
+        });
         let mut merged = old.clone();
+        if let Some((labels, annotations)) = pod_meta
+            && let Some(meta) = merged.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            for (key, value) in [("labels", labels), ("annotations", annotations)] {
+                match value {
+                    Some(v) => meta.insert(key.into(), v),
+                    None => meta.remove(key),
+                };
+            }
+        }
         if let Some(o) = merged.as_object_mut() {
             match status {
                 Some(s) => o.insert("status".into(), s),

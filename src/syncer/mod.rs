@@ -1146,43 +1146,35 @@ impl Syncer {
             .map(|_| ())
     }
 
-    /// Status (and the physical node annotation) of a physical pod, copied up.
+    /// Status (and the physical node annotation) of a physical pod, copied up in one write
+    /// (the pod status subresource takes annotations, as upstream's does).
     async fn sync_up(&self, v: &Value, p: &Value) -> Result<(), SyncError> {
         let status = translate::virtual_pod_status(p, v);
-        if v.get("status") != Some(&status) {
-            let mut object = v.clone();
-            object["status"] = status;
-            self.write(Action::UpdateStatus {
-                kind: PODS,
-                namespace: meta(v, "namespace").to_string(),
-                object,
-            })
-            .await?;
+        let node = translate::physical_node_annotation(p);
+        let node_changed = node.as_ref().is_some_and(|(key, node)| {
+            v.pointer("/metadata/annotations")
+                .and_then(|a| a.get(*key))
+                .and_then(Value::as_str)
+                != Some(node.as_str())
+        });
+        if v.get("status") == Some(&status) && !node_changed {
+            return Ok(());
         }
-        if let Some((key, node)) = translate::physical_node_annotation(p) {
-            let current = v
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(key))
-                .and_then(Value::as_str);
-            if current != Some(node.as_str()) {
-                let ns = meta(v, "namespace");
-                if let Some(fresh) = self.app.store.get("pods", ns, meta(v, "name")) {
-                    let mut object = fresh.value();
-                    let meta_obj = &mut object["metadata"];
-                    if !meta_obj.get("annotations").is_some_and(Value::is_object) {
-                        meta_obj["annotations"] = json!({});
-                    }
-                    meta_obj["annotations"][key] = json!(node);
-                    self.write(Action::Update {
-                        kind: PODS,
-                        namespace: ns.to_string(),
-                        object,
-                    })
-                    .await?;
-                }
+        let mut object = v.clone();
+        object["status"] = status;
+        if let (true, Some((key, node))) = (node_changed, node) {
+            let meta_obj = &mut object["metadata"];
+            if !meta_obj.get("annotations").is_some_and(Value::is_object) {
+                meta_obj["annotations"] = json!({});
             }
+            meta_obj["annotations"][key] = json!(node);
         }
-        Ok(())
+        self.write(Action::UpdateStatus {
+            kind: PODS,
+            namespace: meta(v, "namespace").to_string(),
+            object,
+        })
+        .await
     }
 
     /// ConfigMaps and Secrets the live pods reference exist physically with the virtual
