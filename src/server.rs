@@ -201,6 +201,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
                 state.clone(),
                 cluster.clone(),
                 cfg.id.clone(),
+                cfg.clusters.len() == 1,
                 shutdown.clone(),
             );
         }

@@ -714,8 +714,10 @@ fn exec_attach_and_port_forward_reach_the_physical_pod() {
         "--advertise-address",
         "10.1.2.3:6443",
     ]);
-    // A DNS Service in the virtual cluster: synced pods resolve through it.
-    v.kubectl_ok(&[
+    // A DNS Service in the virtual cluster: synced pods resolve through it. (A Service
+    // already in the physical cluster makes the addresses there differ from the virtual ones.)
+    physical.kubectl_ok(&["create", "service", "clusterip", "occupant", "--tcp=1:1"]);
+    let first_ip = v.kubectl_ok(&[
         "create",
         "service",
         "clusterip",
@@ -723,6 +725,8 @@ fn exec_attach_and_port_forward_reach_the_physical_pod() {
         "-n",
         "kube-system",
         "--tcp=53:53",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
     ]);
     let dns_ip = wait_for(
         Duration::from_secs(20),
@@ -738,6 +742,25 @@ fn exec_attach_and_port_forward_reach_the_physical_pod() {
                 "jsonpath={.metadata.annotations.vkube\\.io/physical-cluster-ip\\.physical}",
             ]);
             (!ip.is_empty()).then_some(ip)
+        },
+    );
+    // With one physical cluster the virtual Service takes the physical ClusterIP (what the
+    // pods there can reach), recreated if need be.
+    assert_ne!(first_ip, dns_ip, "the physical ClusterIP differs at first");
+    wait_for(
+        Duration::from_secs(20),
+        "the virtual kube-dns at its physical ClusterIP",
+        || {
+            let ip = v.kubectl_ok(&[
+                "get",
+                "service",
+                "-n",
+                "kube-system",
+                "kube-dns",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ]);
+            (ip == dns_ip).then_some(())
         },
     );
     v.kubectl_ok(&["run", "box", "--image=busybox"]);

@@ -598,7 +598,14 @@ impl Syncers {
 }
 
 /// Starts the syncer of `cluster`; it stops when `stop` is cancelled.
-pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: CancellationToken) {
+/// `sole`: this is the only physical cluster (virtual Services then take its ClusterIPs).
+pub fn spawn(
+    app: Arc<ApiState>,
+    cluster: PhysicalCluster,
+    id: String,
+    sole: bool,
+    stop: CancellationToken,
+) {
     tokio::spawn(async move {
         let api = match PhysicalApi::connect(&cluster).await {
             Ok(a) => Arc::new(a),
@@ -629,6 +636,7 @@ pub fn spawn(app: Arc<ApiState>, cluster: PhysicalCluster, id: String, stop: Can
             last_failure: None,
             ready: None,
             synced_events: HashMap::new(),
+            sole,
             informers: MANAGED
                 .iter()
                 .map(|r| (*r, informer::Informer::new(r)))
@@ -742,6 +750,8 @@ struct Syncer {
     informers: HashMap<&'static str, Arc<informer::Informer>>,
     /// Physical events already copied up: name → resourceVersion.
     synced_events: HashMap<String, String>,
+    /// The only physical cluster: virtual Services take its ClusterIPs.
+    sole: bool,
     /// The Ready state last written to the virtual node.
     ready: Option<bool>,
     namespace_ok: bool,
@@ -1336,6 +1346,82 @@ impl Syncer {
             .map(str::to_string)
     }
 
+    /// With one physical cluster, a virtual Service takes its physical ClusterIP (what pods
+    /// resolving it through the virtual DNS must reach): it is recreated with that address
+    /// when the address lies in the virtual service range and no other virtual Service holds
+    /// it. If the new Service cannot be created the old one is put back. True when recreated.
+    async fn adopt_physical_ip(&self, v: &Value, ip: &str, key: &str) -> bool {
+        let virtual_ip = v.pointer("/spec/clusterIP").and_then(Value::as_str);
+        let Ok(addr) = ip.parse::<std::net::Ipv4Addr>() else {
+            return false; // "None" (headless) or not IPv4
+        };
+        if virtual_ip == Some(ip)
+            || virtual_ip.is_none_or(|i| i.is_empty() || i == "None")
+            || !self.app.service_allocators.ips.contains(addr)
+            || self
+                .app
+                .store
+                .list("services", None, None, 0, &|_| true)
+                .items
+                .iter()
+                .any(|o| o.value().pointer("/spec/clusterIP").and_then(Value::as_str) == Some(ip))
+        {
+            return false;
+        }
+        let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
+        let fresh = |cluster_ip: Option<&str>| {
+            let mut o = v.clone();
+            if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                for k in [
+                    "uid",
+                    "resourceVersion",
+                    "creationTimestamp",
+                    "managedFields",
+                    "generation",
+                ] {
+                    m.remove(k);
+                }
+            }
+            if let Some(ip) = cluster_ip {
+                o["spec"]["clusterIP"] = json!(ip);
+                o["spec"]["clusterIPs"] = json!([ip]);
+                if !o["metadata"]
+                    .get("annotations")
+                    .is_some_and(Value::is_object)
+                {
+                    o["metadata"]["annotations"] = json!({});
+                }
+                o["metadata"]["annotations"][key] = json!(ip);
+            }
+            o.as_object_mut().map(|m| m.remove("status"));
+            o
+        };
+        tracing::info!(service = %format!("{ns}/{name}"), from = ?virtual_ip, to = %ip, cluster = %self.cluster.name, "recreating the virtual Service with its physical ClusterIP");
+        let deleted = self
+            .write(Action::DeleteNow {
+                kind: crate::controllers::action::SERVICES,
+                namespace: ns.to_string(),
+                name: name.to_string(),
+                uid: Some(uid.to_string()),
+            })
+            .await;
+        if deleted.is_err() {
+            return false;
+        }
+        let create = |object: Value| Action::Create {
+            kind: crate::controllers::action::SERVICES,
+            namespace: ns.to_string(),
+            object,
+        };
+        if let Err(e) = self.write(create(fresh(Some(ip)))).await {
+            tracing::warn!(service = %format!("{ns}/{name}"), error = %e, "cannot recreate the Service with its physical ClusterIP; restoring it");
+            if let Err(e) = self.write(create(fresh(virtual_ip))).await {
+                tracing::error!(service = %format!("{ns}/{name}"), error = %e, "cannot restore the Service");
+            }
+        }
+        true
+    }
+
     /// Virtual Services with a selector exist physically (selector rewritten to the physical
     /// pods' labels, addresses left to the physical cluster), the others are deleted; the
     /// physical ClusterIP is recorded on the virtual Service.
@@ -1405,6 +1491,9 @@ impl Syncer {
             // The physical address, shown on the virtual Service.
             if let Some(ip) = current.pointer("/spec/clusterIP").and_then(Value::as_str) {
                 let key = format!("{ANN_PHYSICAL_CLUSTER_IP}.{}", self.cluster.name);
+                if self.sole && self.adopt_physical_ip(v, ip, &key).await {
+                    continue;
+                }
                 let shown = v
                     .pointer("/metadata/annotations")
                     .and_then(|a| a.get(&key))
