@@ -649,6 +649,28 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
             (out == format!("{uid} busybox:1.37")).then_some(())
         },
     );
+    // A resize through the virtual pod's `resize` subresource resizes the physical pod in
+    // place (through its `resize` subresource, which the RBAC in deploy/ allows).
+    v.kubectl_ok(&[
+        "patch",
+        "pod",
+        "app",
+        "--subresource=resize",
+        "-p",
+        r#"{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"250m","memory":"64Mi"}}}]}}"#,
+    ]);
+    wait_for(Duration::from_secs(30), "the physical pod resized", || {
+        let out = physical.kubectl_ok(&[
+                "get",
+                "pod",
+                "-n",
+                "vkube",
+                "app-x-default-x-rb",
+                "-o",
+                "jsonpath={.metadata.uid} {.spec.containers[0].resources.requests.cpu} {.spec.containers[0].resources.requests.memory}",
+            ]);
+        (out == format!("{uid} 250m 64Mi")).then_some(())
+    });
     v.kubectl_ok(&["delete", "pod", "app", "--timeout=30s"]);
     let left = physical.kubectl_ok(&["get", "pods", "-n", "vkube", "-o", "name"]);
     assert!(left.trim().is_empty(), "{left}");

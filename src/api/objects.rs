@@ -142,15 +142,15 @@ pub async fn handle(
             let bytes = body::read(req.into_body()).await?;
             delete_collection(&ctx, content_type.as_deref(), &bytes).await
         }
-        (&Method::GET, Some(name), None | Some("status")) => {
-            if path.subresource.is_some() && !def.has_status {
+        (&Method::GET, Some(name), sub @ (None | Some("status" | "resize"))) => {
+            if !subresource_served(&def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
             verb_ok("get")?;
             get(&ctx, name).await
         }
-        (&Method::PUT, Some(name), sub @ (None | Some("status"))) => {
-            if sub.is_some() && !def.has_status {
+        (&Method::PUT, Some(name), sub @ (None | Some("status" | "resize"))) => {
+            if !subresource_served(&def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
             verb_ok("update")?;
@@ -158,8 +158,8 @@ pub async fn handle(
             let obj = body::decode_object(content_type.as_deref(), &bytes)?;
             update(&ctx, name, sub, obj).await
         }
-        (&Method::PATCH, Some(name), sub @ (None | Some("status"))) => {
-            if sub.is_some() && !def.has_status {
+        (&Method::PATCH, Some(name), sub @ (None | Some("status" | "resize"))) => {
+            if !subresource_served(&def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
             verb_ok("patch")?;
@@ -1288,6 +1288,17 @@ enum Merge {
 
 /// Turns a client's new object into what is stored: immutable metadata kept, status or spec
 /// kept by subresource, generation bumped on spec change, validated.
+/// Whether `def` serves `sub` through the generic get/update/patch paths: `status` where the
+/// kind has one, `resize` for pods (in-place resource changes, Kubernetes 1.33).
+fn subresource_served(def: &ResourceDef, sub: Option<&str>) -> bool {
+    match sub {
+        None => true,
+        Some("status") => def.has_status,
+        Some("resize") => def.group.is_empty() && def.plural == "pods",
+        Some(_) => false,
+    }
+}
+
 fn merge_update(
     ctx: &Ctx<'_>,
     name: &str,
@@ -1316,7 +1327,48 @@ fn merge_update(
                 .into(),
         ));
     }
-    if sub == Some("status") {
+    if sub == Some("resize") {
+        // A resize changes only the containers' resources (and resize policies), by name.
+        let mut merged = old.clone();
+        for list in ["containers", "initContainers"] {
+            let wanted: std::collections::HashMap<String, Value> = new
+                .pointer(&format!("/spec/{list}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| Some((c.get("name")?.as_str()?.to_string(), c.clone())))
+                .collect();
+            for c in merged
+                .pointer_mut(&format!("/spec/{list}"))
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let Some(w) = c
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .and_then(|n| wanted.get(n))
+                else {
+                    continue;
+                };
+                for field in ["resources", "resizePolicy"] {
+                    match w.get(field) {
+                        Some(v) => c[field] = v.clone(),
+                        None => {
+                            c.as_object_mut().map(|m| m.remove(field));
+                        }
+                    }
+                }
+            }
+        }
+        if let (Some(m), Some(meta)) = (
+            new.pointer("/metadata/managedFields").cloned(),
+            merged.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
+            meta.insert("managedFields".into(), m);
+        }
+        new = merged;
+    } else if sub == Some("status") {
         // Status writes change only status (and the managedFields recording them); a pod's
         // also its labels and annotations, as kube-apiserver's pod status strategy resets only
         // spec, deletionTimestamp and ownerReferences.
@@ -1440,7 +1492,13 @@ fn merge_update(
     allocate_service(ctx, name, &mut new, Some(old))?;
     defaults::apply_defaults(&ctx.def.group, &ctx.def.plural, &mut new);
     schema_checks(ctx, name, &mut new)?;
-    let errs = if validate {
+    let errs = if validate && sub == Some("resize") {
+        // The resize subresource is the one way a pod's resources change: the spec
+        // immutability check compares against the old pod with the new resources.
+        let mut resized = old.clone();
+        resized["spec"] = new.get("spec").cloned().unwrap_or(Value::Null);
+        validation::validate_update(&ctx.def.group, &ctx.def.plural, &resized, &new)
+    } else if validate {
         validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new)
     } else {
         vec![]

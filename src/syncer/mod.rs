@@ -1146,6 +1146,7 @@ impl Syncer {
             // Tolerations are an atomic list: the patch carries the whole of it.
             spec.insert("tolerations".into(), Value::Array(all));
         }
+        self.sync_resources(v, p).await;
         if spec.is_empty() {
             return Ok(());
         }
@@ -1154,6 +1155,59 @@ impl Syncer {
             .patch("pods", meta(p, "name"), &json!({"spec": spec}))
             .await
             .map(|_| ())
+    }
+
+    /// Container resources changed through the virtual pod's `resize` subresource are
+    /// resized in place physically (`pods/resize`, or the pod itself on clusters before 1.33).
+    /// Only what the virtual pod sets is compared (a physical LimitRange may add defaults), as
+    /// quantities (`0.5` is `500m`). A refused resize is logged; the pod's other syncing goes on.
+    async fn sync_resources(&self, v: &Value, p: &Value) {
+        let mut patch = serde_json::Map::new();
+        for list in ["initContainers", "containers"] {
+            let physical: HashMap<&str, Option<&Value>> = p
+                .pointer(&format!("/spec/{list}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| Some((c.get("name")?.as_str()?, c.get("resources"))))
+                .collect();
+            let changed: Vec<Value> = v
+                .pointer(&format!("/spec/{list}"))
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let name = c.get("name")?.as_str()?;
+                    let wanted = c.get("resources")?;
+                    let current = physical.get(name)?;
+                    (!resources_within(wanted, *current))
+                        .then(|| json!({"name": name, "resources": wanted}))
+                })
+                .collect();
+            if !changed.is_empty() {
+                patch.insert(list.into(), Value::Array(changed));
+            }
+        }
+        if patch.is_empty() {
+            return;
+        }
+        let pname = meta(p, "name");
+        let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
+        tracing::info!(pod = %pod, cluster = %self.cluster.name, "resizing the physical pod in place");
+        let body = json!({"spec": patch});
+        let done = match self
+            .api
+            .patch("pods", &format!("{pname}/resize"), &body)
+            .await
+        {
+            Err(e) if matches!(e.code(), Some(404 | 405)) => {
+                self.api.patch("pods", pname, &body).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = done {
+            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical cluster refused the resize");
+        }
     }
 
     /// Status (and the physical node annotation) of a physical pod, copied up in one write
@@ -1645,6 +1699,30 @@ impl Syncer {
         }
         Ok(out)
     }
+}
+
+/// Every request and limit `wanted` sets has the same quantity in `current`.
+fn resources_within(wanted: &Value, current: Option<&Value>) -> bool {
+    ["requests", "limits"].iter().all(|kind| {
+        wanted
+            .get(*kind)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .all(|(name, q)| {
+                let have = current
+                    .and_then(|c| c.get(*kind))
+                    .and_then(|m| m.get(name))
+                    .and_then(Value::as_str);
+                match (q.as_str(), have) {
+                    (Some(a), Some(b)) => {
+                        crate::scheduler::parse_quantity(a, 1000)
+                            == crate::scheduler::parse_quantity(b, 1000)
+                    }
+                    _ => false,
+                }
+            })
+    })
 }
 
 fn content_differs(current: &Value, desired: &Value) -> bool {
