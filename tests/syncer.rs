@@ -750,19 +750,22 @@ fn exec_attach_and_port_forward_reach_the_physical_pod() {
         "-o",
         "jsonpath={.spec.clusterIP}",
     ]);
+    let dns_field = |path: &str| {
+        v.kubectl_ok(&[
+            "get",
+            "service",
+            "-n",
+            "kube-system",
+            "kube-dns",
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+    };
     let dns_ip = wait_for(
         Duration::from_secs(20),
         "the physical ClusterIP of kube-dns",
         || {
-            let ip = v.kubectl_ok(&[
-                "get",
-                "service",
-                "-n",
-                "kube-system",
-                "kube-dns",
-                "-o",
-                "jsonpath={.metadata.annotations.vkube\\.io/physical-cluster-ip\\.physical}",
-            ]);
+            let ip = dns_field("{.metadata.annotations.vkube\\.io/physical-cluster-ip\\.physical}");
             (!ip.is_empty()).then_some(ip)
         },
     );
@@ -772,18 +775,7 @@ fn exec_attach_and_port_forward_reach_the_physical_pod() {
     wait_for(
         Duration::from_secs(20),
         "the virtual kube-dns at its physical ClusterIP",
-        || {
-            let ip = v.kubectl_ok(&[
-                "get",
-                "service",
-                "-n",
-                "kube-system",
-                "kube-dns",
-                "-o",
-                "jsonpath={.spec.clusterIP}",
-            ]);
-            (ip == dns_ip).then_some(())
-        },
+        || (dns_field("{.spec.clusterIP}") == dns_ip).then_some(()),
     );
     v.kubectl_ok(&["run", "box", "--image=busybox"]);
     wait_for(Duration::from_secs(60), "the pod Running", || {

@@ -699,13 +699,21 @@ struct WsFrame {
     payload: Vec<u8>,
 }
 
+/// Fills `head` with a frame's fixed-size head; false at a clean end of stream before it.
+async fn read_head<R: AsyncRead + Unpin>(r: &mut R, head: &mut [u8]) -> std::io::Result<bool> {
+    if r.read(&mut head[..1]).await? == 0 {
+        return Ok(false);
+    }
+    r.read_exact(&mut head[1..]).await?;
+    Ok(true)
+}
+
 /// Reads one frame; `None` at a clean end of stream before a frame starts.
 async fn read_ws_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<WsFrame>> {
     let mut head = [0u8; 2];
-    match r.read(&mut head[..1]).await? {
-        0 => return Ok(None),
-        _ => r.read_exact(&mut head[1..]).await?,
-    };
+    if !read_head(r, &mut head).await? {
+        return Ok(None);
+    }
     let fin = head[0] & 0x80 != 0;
     let opcode = head[0] & 0x0f;
     let masked = head[1] & 0x80 != 0;
@@ -1450,10 +1458,9 @@ enum SpdyFrame {
 
 async fn read_spdy_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Option<SpdyFrame>> {
     let mut head = [0u8; 8];
-    match r.read(&mut head[..1]).await? {
-        0 => return Ok(None),
-        _ => r.read_exact(&mut head[1..]).await?,
-    };
+    if !read_head(r, &mut head).await? {
+        return Ok(None);
+    }
     let word = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     let flags = head[4];
     let len = u32::from_be_bytes([0, head[5], head[6], head[7]]) as usize;

@@ -1101,18 +1101,10 @@ impl Syncer {
     async fn sync_spec(&self, v: &Value, p: &Value) -> Result<(), SyncError> {
         let mut spec = serde_json::Map::new();
         for list in ["initContainers", "containers"] {
-            let physical: HashMap<&str, &str> = p
-                .pointer(&format!("/spec/{list}"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let physical: HashMap<&str, &str> = containers(p, list)
                 .filter_map(|c| Some((c.get("name")?.as_str()?, c.get("image")?.as_str()?)))
                 .collect();
-            let changed: Vec<Value> = v
-                .pointer(&format!("/spec/{list}"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let changed: Vec<Value> = containers(v, list)
                 .filter_map(|c| {
                     let name = c.get("name")?.as_str()?;
                     let image = c.get("image")?.as_str()?;
@@ -1164,18 +1156,10 @@ impl Syncer {
     async fn sync_resources(&self, v: &Value, p: &Value) {
         let mut patch = serde_json::Map::new();
         for list in ["initContainers", "containers"] {
-            let physical: HashMap<&str, Option<&Value>> = p
-                .pointer(&format!("/spec/{list}"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let physical: HashMap<&str, Option<&Value>> = containers(p, list)
                 .filter_map(|c| Some((c.get("name")?.as_str()?, c.get("resources"))))
                 .collect();
-            let changed: Vec<Value> = v
-                .pointer(&format!("/spec/{list}"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
+            let changed: Vec<Value> = containers(v, list)
                 .filter_map(|c| {
                     let name = c.get("name")?.as_str()?;
                     let wanted = c.get("resources")?;
@@ -1723,6 +1707,14 @@ fn resources_within(wanted: &Value, current: Option<&Value>) -> bool {
                 }
             })
     })
+}
+
+/// The entries of a pod's container list (`containers`, `initContainers`).
+fn containers<'a>(pod: &'a Value, list: &str) -> impl Iterator<Item = &'a Value> {
+    pod.pointer(&format!("/spec/{list}"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn content_differs(current: &Value, desired: &Value) -> bool {
