@@ -312,6 +312,52 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
         },
     );
 
+    // A Service without a selector and the Endpoints its user wrote go down as they are.
+    let manual = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: ext}
+spec: {ports: [{port: 5432}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: ext}
+subsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]
+"#;
+    let out = v.kubectl_stdin(&["apply", "-f", "-"], Some(manual));
+    assert!(out.status.success(), "{out:?}");
+    wait_for(
+        Duration::from_secs(20),
+        "the physical Endpoints of ext",
+        || {
+            let out = physical.kubectl(&[
+                "get",
+                "endpoints",
+                "-n",
+                "tenant-a",
+                "ext-x-default-x-vk1",
+                "-o",
+                "jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}",
+            ]);
+            (String::from_utf8_lossy(&out.stdout) == "192.0.2.10:5432").then_some(())
+        },
+    );
+    v.kubectl_ok(&["delete", "service", "ext"]);
+    wait_for(Duration::from_secs(20), "ext gone physically", || {
+        let out = physical.kubectl(&[
+            "get",
+            "service,endpoints",
+            "-n",
+            "tenant-a",
+            "-l",
+            "vkube.io/managed-by=vk1",
+            "-o",
+            "name",
+        ]);
+        let names = String::from_utf8_lossy(&out.stdout).to_string();
+        (!names.contains("ext-x-default-x-vk1")).then_some(())
+    });
+
     // A stray in the physical namespace carrying our label is swept.
     let stray = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stray\n  namespace: tenant-a\n  labels: {vkube.io/managed-by: vk1}\nspec:\n  containers: [{name: c, image: busybox}]\n";
     let out = physical.kubectl_stdin(&["create", "-f", "-"], Some(stray));

@@ -51,11 +51,12 @@ const MAX_PASS_GAP: Duration = Duration::from_millis(200);
 /// Physical writes of one pass in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// The physical resources the syncer manages (each cached by an [`informer::Informer`]).
-const MANAGED: [&str; 6] = [
+const MANAGED: [&str; 7] = [
     "pods",
     "secrets",
     "configmaps",
     "services",
+    "endpoints",
     "persistentvolumeclaims",
     "events",
 ];
@@ -1476,17 +1477,29 @@ impl Syncer {
             .items
             .iter()
             .map(|o| o.value())
-            .filter(|s| {
-                s.pointer("/spec/selector")
-                    .and_then(Value::as_object)
-                    .is_some_and(|m| !m.is_empty())
-            })
+            // `default/kubernetes` is the virtual API itself (pods reach it as advertised).
+            .filter(|s| !(meta(s, "namespace") == "default" && meta(s, "name") == "kubernetes"))
             .collect();
+        let mut endpoints_kept = HashSet::new();
         for v in &services {
             let desired = translate::translate_service(v, &self.target)
                 .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
             let pname = meta(&desired, "name").to_string();
             keep.insert(pname.clone());
+            let selectorless = v
+                .pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .is_none_or(|m| m.is_empty());
+            if selectorless
+                && let Some(ep) =
+                    self.app
+                        .store
+                        .get("endpoints", meta(v, "namespace"), meta(v, "name"))
+            {
+                // Its Endpoints are the user's: copied as they are.
+                endpoints_kept.insert(pname.clone());
+                self.sync_endpoints(&ep.value()).await?;
+            }
             let current = match by_name.get(pname.as_str()) {
                 None => match self.api.create("services", &desired).await {
                     Ok(created) => created,
@@ -1562,7 +1575,48 @@ impl Syncer {
                     .await?;
             }
         }
+        for o in &self.managed("endpoints").await? {
+            let name = meta(o, "name");
+            if !endpoints_kept.contains(name) && translate::virtual_key(o, id).is_some() {
+                self.api
+                    .delete("endpoints", name, meta(o, "uid"), None)
+                    .await?;
+            }
+        }
         Ok(())
+    }
+
+    /// The physical copy of a selector-less Service's virtual Endpoints.
+    async fn sync_endpoints(&self, v: &Value) -> Result<(), SyncError> {
+        let desired = translate::translate_endpoints(v, &self.target)
+            .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
+        let pname = meta(&desired, "name").to_string();
+        let current = self
+            .managed("endpoints")
+            .await?
+            .into_iter()
+            .find(|o| meta(o, "name") == pname);
+        match current {
+            None => match self.api.create("endpoints", &desired).await {
+                Ok(_)
+                | Err(SyncError::Call {
+                    code: Some(409), ..
+                }) => Ok(()),
+                Err(e) => Err(e),
+            },
+            Some(cur) if cur.get("subsets") != desired.get("subsets") => {
+                let mut next = desired;
+                next["metadata"]["resourceVersion"] = cur
+                    .pointer("/metadata/resourceVersion")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                self.api
+                    .replace("endpoints", &pname, &next)
+                    .await
+                    .map(|_| ())
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     /// The Secrets holding the ServiceAccount token (minted by TokenRequest, bound to the

@@ -788,6 +788,45 @@ pub fn virtual_event(physical: &Value, physical_pod: &str, vpod: (&str, &str, &s
     Value::Object(out)
 }
 
+/// The physical Endpoints of a selector-less Service's virtual Endpoints: the same
+/// addresses and ports (they name what the user pointed the Service at), a pod `targetRef`
+/// renamed to the physical pod.
+pub fn translate_endpoints(v: &Value, target: &Target) -> Result<Value, TranslateError> {
+    let id = identity(v, "Endpoints")?;
+    let mut obj = physical_object(v, &id, target);
+    let mut subsets = v.get("subsets").cloned().unwrap_or_else(|| json!([]));
+    for subset in subsets.as_array_mut().into_iter().flatten() {
+        for list in ["addresses", "notReadyAddresses"] {
+            for a in subset
+                .get_mut(list)
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let Some(t) = a.get_mut("targetRef").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                if t.get("kind").and_then(Value::as_str) == Some("Pod") {
+                    let ns = t
+                        .get("namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or(id.namespace)
+                        .to_string();
+                    if let Some(name) = t.get("name").and_then(Value::as_str) {
+                        let pname = physical_name(name, &ns, &target.vcluster_id);
+                        t.insert("name".into(), json!(pname));
+                    }
+                    t.insert("namespace".into(), json!(target.namespace));
+                }
+                t.remove("uid");
+                t.remove("resourceVersion");
+            }
+        }
+    }
+    obj.insert("subsets".into(), subsets);
+    Ok(Value::Object(obj))
+}
+
 /// The status a virtual PersistentVolumeClaim shows for its physical claim: what binding
 /// decided there (phase, capacity, access modes, conditions, resize state).
 pub fn virtual_claim_status(physical: &Value) -> Value {
@@ -1813,6 +1852,23 @@ mod tests {
                 "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:05Z",
                 "source": {"component": "default-scheduler"},
             })
+        );
+    }
+
+    #[test]
+    fn endpoints_of_selectorless_services_keep_their_addresses() {
+        let v = json!({"metadata": {"name": "db", "namespace": "shop", "uid": "u1"},
+            "subsets": [{"addresses": [{"ip": "192.0.2.10"},
+                                       {"ip": "10.1.0.4", "targetRef": {"kind": "Pod", "name": "p", "namespace": "shop", "uid": "x"}}],
+                         "ports": [{"port": 5432, "protocol": "TCP"}]}]});
+        let got = translate_endpoints(&v, &target()).unwrap();
+        assert_eq!(got["metadata"]["name"], physical_name("db", "shop", "vk1"));
+        assert_eq!(got["metadata"]["namespace"], "tenant");
+        assert_eq!(
+            got["subsets"],
+            json!([{"addresses": [{"ip": "192.0.2.10"},
+                                  {"ip": "10.1.0.4", "targetRef": {"kind": "Pod", "name": physical_name("p", "shop", "vk1"), "namespace": "tenant"}}],
+                    "ports": [{"port": 5432, "protocol": "TCP"}]}])
         );
     }
 }
