@@ -80,7 +80,7 @@ pub fn start(args: &DemoArgs) -> Result<(ValidatedConfig, SimProcesses), DemoErr
                 message: e.to_string(),
             }
         })?;
-        let child = Command::new(&exe)
+        let mut child = Command::new(&exe)
             .arg("sim")
             .args(["--name", name, "--nodes", "3"])
             .arg("--listen")
@@ -96,8 +96,10 @@ pub fn start(args: &DemoArgs) -> Result<(ValidatedConfig, SimProcesses), DemoErr
                 name: name.into(),
                 message: e.to_string(),
             })?;
+        let serving = wait_serving(name, &mut child, &kubeconfig, addr);
+        // Kept either way, so a failed demo still stops what it started.
         procs.0.push(child);
-        wait_serving(name, &kubeconfig, addr)?;
+        serving?;
         let mut labels = std::collections::BTreeMap::new();
         labels.insert(
             "topology.kubernetes.io/region".to_string(),
@@ -127,11 +129,22 @@ pub fn start(args: &DemoArgs) -> Result<(ValidatedConfig, SimProcesses), DemoErr
 
 fn wait_serving(
     name: &str,
+    child: &mut std::process::Child,
     kubeconfig: &Path,
     addr: std::net::SocketAddr,
 ) -> Result<(), DemoError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
+        // A simulated cluster that exits (its port taken, …) fails the demo at once.
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(DemoError::Sim {
+                name: name.into(),
+                message: format!(
+                    "exited ({status}) before serving on {addr} (see its log beside {})",
+                    kubeconfig.display()
+                ),
+            });
+        }
         if kubeconfig.exists()
             && std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
         {

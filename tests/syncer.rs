@@ -501,11 +501,17 @@ subsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]
 fn demo_spreads_pods_over_two_simulated_clusters() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = {
-        // Three consecutive free ports: the demo takes port, port+1 and port+2.
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    // Three consecutive free ports: the demo takes port, port+1 and port+2.
+    let port = wait_for(
+        Duration::from_secs(10),
+        "three free consecutive ports",
+        || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = l.local_addr().expect("addr").port();
+            let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+            (port < u16::MAX - 2 && free(port + 1) && free(port + 2)).then_some(port)
+        },
+    );
     let kc = dir.path().join("kubeconfig.yaml");
     let mut demo = Command::new(env!("CARGO_BIN_EXE_vkube"))
         .arg("demo")
