@@ -154,16 +154,27 @@ pub type NodeUsage = HashMap<String, (i64, i64, i64)>;
 
 /// [`NodeUsage`] of `pods`.
 pub fn node_usage<'a>(pods: impl Iterator<Item = &'a Value>) -> NodeUsage {
+    sum_shares(pods.map(share_of))
+}
+
+/// A pod's share of its node: (node, CPU millicores, memory bytes); `None` when it is not
+/// bound or has finished.
+fn share_of(pod: &Value) -> Option<(String, i64, i64)> {
+    let node = node_name(pod);
+    if node.is_empty() || terminal(pod) {
+        return None;
+    }
+    let (c, m) = pod_requests(pod);
+    Some((node.to_string(), c, m))
+}
+
+fn sum_shares(shares: impl Iterator<Item = Option<(String, i64, i64)>>) -> NodeUsage {
     let mut used = NodeUsage::new();
-    for p in pods.filter(|p| !terminal(p)) {
-        let n = node_name(p);
-        if !n.is_empty() {
-            let (c, m) = pod_requests(p);
-            let e = used.entry(n.to_string()).or_default();
-            e.0 += c;
-            e.1 += m;
-            e.2 += 1;
-        }
+    for (node, c, m) in shares.flatten() {
+        let e = used.entry(node).or_default();
+        e.0 += c;
+        e.1 += m;
+        e.2 += 1;
     }
     used
 }
@@ -268,29 +279,16 @@ impl Scheduler {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = HashMap::with_capacity(cache.len());
-        let mut used = NodeUsage::new();
         for o in store.list("pods", None, None, 0, &|_| true).items.iter() {
             let key = (o.namespace.clone(), o.name.clone());
             let share = match cache.remove(&key) {
                 Some((rv, share)) if rv == o.resource_version => share,
-                _ => usage_view(&o.json).and_then(|p| {
-                    if terminal(&p) {
-                        return None;
-                    }
-                    let (c, m) = pod_requests(&p);
-                    Some((node_name(&p).to_string(), c, m))
-                }),
+                _ => usage_view(&o.json).as_ref().and_then(share_of),
             };
-            if let Some((node, c, m)) = &share {
-                let e = used.entry(node.clone()).or_default();
-                e.0 += c;
-                e.1 += m;
-                e.2 += 1;
-            }
             next.insert(key, (o.resource_version, share));
         }
         *cache = next;
-        used
+        sum_shares(cache.values().map(|(_, share)| share.clone()))
     }
 }
 
@@ -349,13 +347,13 @@ impl Controller for Scheduler {
                         name: key.1.clone(),
                         node: node.clone(),
                     },
-                    Action::Event {
-                        involved: pod.clone(),
-                        event_type: "Normal",
-                        reason: "Scheduled".into(),
-                        message: format!("Successfully assigned {}/{} to {node}", key.0, key.1),
-                        source: "default-scheduler",
-                    },
+                    Action::event(
+                        "default-scheduler",
+                        &pod,
+                        "Normal",
+                        "Scheduled",
+                        format!("Successfully assigned {}/{} to {node}", key.0, key.1),
+                    ),
                 ],
                 requeue_after: None,
             },

@@ -298,16 +298,7 @@ async fn service_account_tokens_authenticate_with_their_rbac_rights() {
     );
 
     // TokenReview says who it is.
-    let review = format!(
-        r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{token}"}}}}"#
-    );
-    let (code, out) = s.raw(
-        "POST",
-        "/apis/authentication.k8s.io/v1/tokenreviews",
-        Some("application/json"),
-        review.as_bytes(),
-    );
-    assert_eq!(code, 201, "{out}");
+    let out = s.token_review(&token);
     assert_eq!(out["status"]["authenticated"], true, "{out}");
     assert_eq!(
         out["status"]["user"]["username"],

@@ -47,34 +47,13 @@ fn raw_post(server: &Server, path: &str, body: &str) -> String {
 /// A plain HTTP/1.1 GET through `kubectl proxy`, as a browser would send it (`Accept:
 /// text/html`): the whole response (head and body).
 fn through_kubectl_proxy(server: &Server, path: &str) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::Stdio;
-    let mut child = server
-        .kubectl_command()
-        .args(["proxy", "--port=0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl proxy");
-    // "Starting to serve on 127.0.0.1:PORT"
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    let read = stdout.read_line(&mut first);
-    let port = first
-        .trim()
-        .strip_prefix("Starting to serve on 127.0.0.1:")
-        .and_then(|p| p.parse::<u16>().ok());
-    let Some(port) = port else {
-        let _ = child.kill();
-        let mut err = String::new();
-        let _ = child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut err);
-        let _ = child.wait();
-        panic!("kubectl proxy did not start ({read:?}): {first}{err}");
-    };
+    use std::io::{Read, Write};
+    let proxy = server.kubectl_serving(
+        &[],
+        &["proxy", "--port=0"],
+        "Starting to serve on 127.0.0.1:",
+    );
+    let port = proxy.port;
     let answer = (|| -> std::io::Result<String> {
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", port))?;
         conn.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -87,8 +66,7 @@ fn through_kubectl_proxy(server: &Server, path: &str) -> String {
         conn.read_to_end(&mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     })();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(proxy);
     answer.expect("a response through kubectl proxy")
 }
 

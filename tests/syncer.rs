@@ -163,16 +163,7 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
         )
         .expect("utf8")
     };
-    let review = format!(
-        r#"{{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{{"token":"{token}"}}}}"#
-    );
-    let (code, out) = v.raw(
-        "POST",
-        "/apis/authentication.k8s.io/v1/tokenreviews",
-        Some("application/json"),
-        review.as_bytes(),
-    );
-    assert_eq!(code, 201, "{out}");
+    let out = v.token_review(&token);
     assert_eq!(out["status"]["authenticated"], true, "{out}");
     assert_eq!(
         out["status"]["user"]["username"],
@@ -731,44 +722,18 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
 /// A port-forward through `server` to `pod`: sends a line on a forwarded connection and
 /// returns what comes back (the simulated pod echoes on every port).
 fn port_forward_echo(server: &Server, env: &[(&str, &str)], args: &[&str], line: &str) -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::process::Stdio;
-    let mut child = server
-        .kubectl_command()
-        .envs(env.iter().copied())
-        .arg("port-forward")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl port-forward");
+    use std::io::{Read, Write};
+    let mut full = vec!["port-forward"];
+    full.extend_from_slice(args);
     // "Forwarding from 127.0.0.1:PORT -> 80"
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    let read = stdout.read_line(&mut first);
-    let port = first
-        .strip_prefix("Forwarding from 127.0.0.1:")
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|p| p.parse::<u16>().ok());
-    let Some(port) = port else {
-        let _ = child.kill();
-        let mut err = String::new();
-        let _ = child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut err);
-        panic!("port-forward did not start ({read:?}): {first}{err}");
-    };
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let forward = server.kubectl_serving(env, &full, "Forwarding from 127.0.0.1:");
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", forward.port)).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     conn.write_all(line.as_bytes()).expect("write");
     let mut got = vec![0u8; line.len()];
-    let echoed = conn.read_exact(&mut got);
-    let _ = child.kill();
-    let _ = child.wait();
-    echoed.expect("the echo through the forwarded port");
+    conn.read_exact(&mut got)
+        .expect("the echo through the forwarded port");
     String::from_utf8_lossy(&got).into_owned()
 }
 

@@ -11,13 +11,18 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
 /// Reads the whole body, refusing more than [`MAX_BODY`] bytes.
 pub async fn read(body: Body) -> Result<bytes::Bytes, ApiError> {
-    match axum::body::to_bytes(body, MAX_BODY).await {
+    read_limited(body, MAX_BODY).await
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (413 with kube-apiserver's message).
+pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    match axum::body::to_bytes(body, limit).await {
         Ok(b) => Ok(b),
         Err(e) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
             if too_large {
-                Err(ApiError::TooLarge(MAX_BODY))
+                Err(ApiError::TooLarge(limit))
             } else {
                 Err(ApiError::BadRequest(format!(
                     "unable to read the request body: {e}"

@@ -527,23 +527,13 @@ fn physical_of(
 }
 
 async fn read_request_body(body: Body) -> Result<Bytes, ApiError> {
-    match timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
-        Err(_) => Err(ApiError::Timeout(format!(
-            "the request body did not arrive within {BODY_TIMEOUT:?}"
-        ))),
-        Ok(Ok(b)) => Ok(b),
-        Ok(Err(e)) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(ApiError::TooLarge(MAX_BODY))
-            } else {
-                Err(ApiError::BadRequest(format!(
-                    "unable to read the request body: {e}"
-                )))
-            }
-        }
-    }
+    timeout(BODY_TIMEOUT, super::body::read_limited(body, MAX_BODY))
+        .await
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "the request body did not arrive within {BODY_TIMEOUT:?}"
+            ))
+        })?
 }
 
 /// Sends the request to the physical API server and answers with its status, content type

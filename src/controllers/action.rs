@@ -137,6 +137,25 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// An Event recorded by `source` about `involved`.
+    pub fn event(
+        source: &'static str,
+        involved: &Value,
+        event_type: &'static str,
+        reason: &str,
+        message: String,
+    ) -> Action {
+        Action::Event {
+            involved: involved.clone(),
+            event_type,
+            reason: reason.to_string(),
+            message,
+            source,
+        }
+    }
+}
+
 /// A `&'static str` for a name known only at run time (kinds added by CRDs). Each distinct
 /// name is allocated once and kept for the life of the process, so the memory is bounded by
 /// the number of distinct CRD names ever served.

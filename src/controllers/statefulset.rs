@@ -1051,13 +1051,7 @@ fn delete(kind: Kind, ns: &str, obj: &Value) -> Action {
 }
 
 fn event(involved: &Value, event_type: &'static str, reason: &str, message: String) -> Action {
-    Action::Event {
-        involved: involved.clone(),
-        event_type,
-        reason: reason.to_string(),
-        message,
-        source: CONTROLLER_NAME,
-    }
+    Action::event(CONTROLLER_NAME, involved, event_type, reason, message)
 }
 
 #[cfg(test)]

@@ -232,16 +232,14 @@ pub fn kubelet(pod: &Value, node_index: usize, now: Timestamp) -> Plan {
         }];
         // What `kubectl describe pod` shows of a kubelet starting containers.
         for c in &containers {
-            actions.push(Action::Event {
-                involved: pod.clone(),
-                event_type: "Normal",
-                reason: "Started".into(),
-                message: format!(
-                    "Started container {}",
-                    c.get("name").and_then(Value::as_str).unwrap_or("")
-                ),
-                source: "kubelet",
-            });
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            actions.push(Action::event(
+                "kubelet",
+                pod,
+                "Normal",
+                "Started",
+                format!("Started container {name}"),
+            ));
         }
         return Plan {
             actions,

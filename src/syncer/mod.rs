@@ -1480,6 +1480,7 @@ impl Syncer {
             // `default/kubernetes` is the virtual API itself (pods reach it as advertised).
             .filter(|s| !(meta(s, "namespace") == "default" && meta(s, "name") == "kubernetes"))
             .collect();
+        let physical_endpoints = self.managed("endpoints").await?;
         let mut endpoints_kept = HashSet::new();
         for v in &services {
             let desired = translate::translate_service(v, &self.target)
@@ -1498,7 +1499,9 @@ impl Syncer {
             {
                 // Its Endpoints are the user's: copied as they are.
                 endpoints_kept.insert(pname.clone());
-                self.sync_endpoints(&ep.value()).await?;
+                let current = physical_endpoints.iter().find(|o| meta(o, "name") == pname);
+                self.sync_endpoints(&ep.value(), current.map(|c| &**c))
+                    .await?;
             }
             let current = match by_name.get(pname.as_str()) {
                 None => match self.api.create("services", &desired).await {
@@ -1575,7 +1578,7 @@ impl Syncer {
                     .await?;
             }
         }
-        for o in &self.managed("endpoints").await? {
+        for o in &physical_endpoints {
             let name = meta(o, "name");
             if !endpoints_kept.contains(name) && translate::virtual_key(o, id).is_some() {
                 self.api
@@ -1586,16 +1589,11 @@ impl Syncer {
         Ok(())
     }
 
-    /// The physical copy of a selector-less Service's virtual Endpoints.
-    async fn sync_endpoints(&self, v: &Value) -> Result<(), SyncError> {
+    /// The physical copy (`current`, if any) of a selector-less Service's virtual Endpoints.
+    async fn sync_endpoints(&self, v: &Value, current: Option<&Value>) -> Result<(), SyncError> {
         let desired = translate::translate_endpoints(v, &self.target)
             .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
         let pname = meta(&desired, "name").to_string();
-        let current = self
-            .managed("endpoints")
-            .await?
-            .into_iter()
-            .find(|o| meta(o, "name") == pname);
         match current {
             None => match self.api.create("endpoints", &desired).await {
                 Ok(_)

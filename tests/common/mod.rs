@@ -16,6 +16,20 @@ pub struct Server {
     extra_args: Vec<String>,
 }
 
+/// A kubectl serving a local port; stopped when dropped.
+pub struct Serving {
+    child: Child,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    pub port: u16,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Polls `check` until it returns Some or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -165,6 +179,58 @@ impl Server {
             .arg("--cache-dir")
             .arg(self.dir.path().join("kube-cache"));
         cmd
+    }
+
+    /// Starts a long-running kubectl (`proxy`, `port-forward`) whose first line of output is
+    /// `prefix` followed by the local port it serves on.
+    pub fn kubectl_serving(&self, env: &[(&str, &str)], args: &[&str], prefix: &str) -> Serving {
+        use std::io::{BufRead, BufReader, Read};
+        let mut child = self
+            .kubectl_command()
+            .envs(env.iter().copied())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        let read = stdout.read_line(&mut first);
+        let port = first.strip_prefix(prefix).and_then(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u16>().ok()
+        });
+        let Some(port) = port else {
+            let _ = child.kill();
+            let mut err = String::new();
+            let _ = child
+                .stderr
+                .take()
+                .expect("stderr")
+                .read_to_string(&mut err);
+            let _ = child.wait();
+            panic!("kubectl {args:?} did not start serving ({read:?}): {first}{err}");
+        };
+        // Its later output ("Handling connection for …") must find the pipe open.
+        Serving {
+            child,
+            _stdout: stdout,
+            port,
+        }
+    }
+
+    /// A TokenReview of `token` by this server, asserted to be created: its answer.
+    pub fn token_review(&self, token: &str) -> serde_json::Value {
+        let review = serde_json::json!({"apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview", "spec": {"token": token}});
+        let (code, out) = self.raw(
+            "POST",
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            Some("application/json"),
+            review.to_string().as_bytes(),
+        );
+        assert_eq!(code, 201, "{out}");
+        out
     }
 
     /// Runs kubectl and asserts success; returns stdout.
