@@ -8,7 +8,9 @@
 //! allocatable CPU, memory and pod count fit the pod's requests. Among candidates the one
 //! with the most free CPU wins, then the fewest pods, then the first name.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -225,11 +227,16 @@ fn usage_view(json: &[u8]) -> Option<Value> {
 }
 
 /// [`schedule`] with the nodes' usage already summed.
-pub fn schedule_with_usage(pod: &Value, nodes: &[Value], used: &NodeUsage) -> Option<String> {
+pub fn schedule_with_usage<N: Borrow<Value>>(
+    pod: &Value,
+    nodes: &[N],
+    used: &NodeUsage,
+) -> Option<String> {
     let (cpu, mem) = pod_requests(pod);
     let selector = pod.pointer("/spec/nodeSelector").and_then(Value::as_object);
     nodes
         .iter()
+        .map(N::borrow)
         .filter(|n| !deleting(n) && node_ready(n) && tolerates_taints(pod, n))
         .filter(|n| {
             n.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true)
@@ -262,10 +269,10 @@ pub fn schedule_with_usage(pod: &Value, nodes: &[Value], used: &NodeUsage) -> Op
 /// The scheduler: binds each unbound pod with [`schedule`].
 #[derive(Default)]
 pub struct Scheduler {
-    /// Each bound pod's share of its node (or `None` once finished), by the resourceVersion
-    /// it was read at: a scheduling decision sums every pod, and a burst of N pods would
-    /// otherwise parse N² of them.
-    usage: std::sync::Mutex<HashMap<(String, String), PodShare>>,
+    /// Each pod's share of its node (or `None` while unbound or once finished), by uid, with
+    /// the resourceVersion it was read at: a scheduling decision sums every pod, and a burst
+    /// of N pods would otherwise parse N² of them.
+    usage: std::sync::Mutex<HashMap<String, PodShare>>,
 }
 
 /// A pod's resourceVersion, and its node with the CPU and memory it requests there.
@@ -278,18 +285,69 @@ impl Scheduler {
             .usage
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next = HashMap::with_capacity(cache.len());
-        for o in store.list("pods", None, None, 0, &|_| true).items.iter() {
-            let key = (o.namespace.clone(), o.name.clone());
-            let share = match cache.remove(&key) {
-                Some((rv, share)) if rv == o.resource_version => share,
-                _ => usage_view(&o.json).as_ref().and_then(share_of),
-            };
-            next.insert(key, (o.resource_version, share));
+        let pods = store.list("pods", None, None, 0, &|_| true).items;
+        let mut used: HashMap<&str, (i64, i64, i64)> = HashMap::new();
+        for o in &pods {
+            let fresh = cache
+                .get(&o.uid)
+                .is_some_and(|(rv, _)| *rv == o.resource_version);
+            if !fresh {
+                let share = usage_view(&o.json).as_ref().and_then(share_of);
+                cache.insert(o.uid.clone(), (o.resource_version, share));
+            }
         }
-        *cache = next;
-        sum_shares(cache.values().map(|(_, share)| share.clone()))
+        // Forget pods that are gone, once they are a good part of the cache.
+        if cache.len() > pods.len() * 2 + 64 {
+            let live: std::collections::HashSet<&str> =
+                pods.iter().map(|o| o.uid.as_str()).collect();
+            cache.retain(|uid, _| live.contains(uid.as_str()));
+        }
+        for o in &pods {
+            if let Some((_, Some((node, c, m)))) = cache.get(&o.uid) {
+                let e = used.entry(node.as_str()).or_default();
+                e.0 += c;
+                e.1 += m;
+                e.2 += 1;
+            }
+        }
+        used.into_iter()
+            .map(|(node, u)| (node.to_string(), u))
+            .collect()
     }
+}
+
+/// Whether a stored pod is bound to a node, and whether it has finished, read without
+/// building the rest of it (every pod event asks).
+fn placement(json: &[u8]) -> (bool, bool) {
+    #[derive(serde::Deserialize, Default)]
+    struct Spec {
+        #[serde(rename = "nodeName", default)]
+        node_name: Option<String>,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Status {
+        #[serde(default)]
+        phase: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Pod {
+        #[serde(default)]
+        spec: Option<Spec>,
+        #[serde(default)]
+        status: Option<Status>,
+    }
+    let Ok(pod) = serde_json::from_slice::<Pod>(json) else {
+        return (false, false);
+    };
+    let bound = pod
+        .spec
+        .and_then(|s| s.node_name)
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        pod.status.and_then(|s| s.phase).as_deref(),
+        Some("Succeeded" | "Failed")
+    );
+    (bound, finished)
 }
 
 impl Controller for Scheduler {
@@ -300,10 +358,10 @@ impl Controller for Scheduler {
     fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
         match &*ev.resource {
             "pods" if !ev.object.deleting => {
-                let pod = ev.object.value();
-                if node_name(&pod).is_empty() {
+                let (bound, finished) = placement(&ev.object.json);
+                if !bound {
                     vec![(ev.object.namespace.clone(), ev.object.name.clone())]
-                } else if terminal(&pod) || matches!(ev.kind, crate::store::EventType::Deleted) {
+                } else if finished || matches!(ev.kind, crate::store::EventType::Deleted) {
                     // Capacity freed: pending pods may fit now.
                     self.all_keys(store)
                 } else {
@@ -320,7 +378,7 @@ impl Controller for Scheduler {
             .list("pods", None, None, 0, &|o| !o.deleting)
             .items
             .iter()
-            .filter(|o| node_name(&o.value()).is_empty())
+            .filter(|o| !placement(&o.json).0)
             .map(|o| (o.namespace.clone(), o.name.clone()))
             .collect()
     }
@@ -329,15 +387,15 @@ impl Controller for Scheduler {
         let Some(pod) = store.get("pods", &key.0, &key.1) else {
             return Plan::default();
         };
-        let pod = pod.value();
+        let pod = pod.parsed();
         if !node_name(&pod).is_empty() || deleting(&pod) {
             return Plan::default();
         }
-        let nodes: Vec<Value> = store
+        let nodes: Vec<Arc<Value>> = store
             .list(NODES.plural, None, None, 0, &|_| true)
             .items
             .iter()
-            .map(|o| o.value())
+            .map(|o| o.parsed())
             .collect();
         match schedule_with_usage(&pod, &nodes, &self.usage(store)) {
             Some(node) => Plan {

@@ -1,6 +1,8 @@
 //! Authorization of every request with RBAC over the stored Roles, ClusterRoles and bindings
 //! (`system:masters` bypasses it), and the access-review answers built on the same evaluator.
 
+use std::sync::Arc;
+
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -16,39 +18,39 @@ const RBAC: &str = "rbac.authorization.k8s.io";
 pub struct StoreRbac<'a>(pub &'a Store);
 
 impl StoreRbac<'_> {
-    fn all(&self, plural: &str, namespace: Option<&str>) -> Vec<Value> {
+    fn all(&self, plural: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
         self.0
             .list(&format!("{plural}.{RBAC}"), namespace, None, 0, &|_| true)
             .items
             .iter()
-            .map(|o| o.value())
+            .map(|o| o.parsed())
             .collect()
     }
 
-    fn one(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+    fn one(&self, plural: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
         self.0
             .get(&format!("{plural}.{RBAC}"), namespace, name)
-            .map(|o| o.value())
+            .map(|o| o.parsed())
     }
 }
 
 impl RbacSource for StoreRbac<'_> {
-    fn cluster_roles(&self) -> Vec<Value> {
+    fn cluster_roles(&self) -> Vec<Arc<Value>> {
         self.all("clusterroles", None)
     }
-    fn cluster_role_bindings(&self) -> Vec<Value> {
+    fn cluster_role_bindings(&self) -> Vec<Arc<Value>> {
         self.all("clusterrolebindings", None)
     }
-    fn roles(&self, namespace: &str) -> Vec<Value> {
+    fn roles(&self, namespace: &str) -> Vec<Arc<Value>> {
         self.all("roles", Some(namespace))
     }
-    fn role_bindings(&self, namespace: &str) -> Vec<Value> {
+    fn role_bindings(&self, namespace: &str) -> Vec<Arc<Value>> {
         self.all("rolebindings", Some(namespace))
     }
-    fn cluster_role(&self, name: &str) -> Option<Value> {
+    fn cluster_role(&self, name: &str) -> Option<Arc<Value>> {
         self.one("clusterroles", "", name)
     }
-    fn role(&self, namespace: &str, name: &str) -> Option<Value> {
+    fn role(&self, namespace: &str, name: &str) -> Option<Arc<Value>> {
         self.one("roles", namespace, name)
     }
 }

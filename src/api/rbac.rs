@@ -17,6 +17,7 @@
 //! caller decides list order, e.g. by name) so results are deterministic.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
@@ -110,12 +111,12 @@ pub struct Decision {
 
 /// The RBAC objects, as JSON, from wherever the caller keeps them.
 pub trait RbacSource {
-    fn cluster_roles(&self) -> Vec<Value>;
-    fn cluster_role_bindings(&self) -> Vec<Value>;
-    fn roles(&self, namespace: &str) -> Vec<Value>;
-    fn role_bindings(&self, namespace: &str) -> Vec<Value>;
-    fn cluster_role(&self, name: &str) -> Option<Value>;
-    fn role(&self, namespace: &str, name: &str) -> Option<Value>;
+    fn cluster_roles(&self) -> Vec<Arc<Value>>;
+    fn cluster_role_bindings(&self) -> Vec<Arc<Value>>;
+    fn roles(&self, namespace: &str) -> Vec<Arc<Value>>;
+    fn role_bindings(&self, namespace: &str) -> Vec<Arc<Value>>;
+    fn cluster_role(&self, name: &str) -> Option<Arc<Value>>;
+    fn role(&self, namespace: &str, name: &str) -> Option<Arc<Value>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -383,15 +384,15 @@ fn visit_rules_for<S: RbacSource + ?Sized>(
     visit: &mut dyn FnMut(Visit<'_>) -> bool,
 ) {
     let cluster_bindings = src.cluster_role_bindings();
-    let namespaced: Vec<Value> = if namespace.is_empty() {
+    let namespaced: Vec<Arc<Value>> = if namespace.is_empty() {
         Vec::new()
     } else {
         src.role_bindings(namespace)
     };
     let all = cluster_bindings
         .iter()
-        .map(|b| (b, None))
-        .chain(namespaced.iter().map(|b| (b, Some(namespace))));
+        .map(|b| (&**b, None))
+        .chain(namespaced.iter().map(|b| (&**b, Some(namespace))));
     for (binding, ns) in all {
         let Some(subjects) = binding.get("subjects").and_then(Value::as_array) else {
             continue;
@@ -1737,38 +1738,38 @@ mod tests {
     }
 
     impl RbacSource for Mem {
-        fn cluster_roles(&self) -> Vec<Value> {
-            self.cluster_roles.clone()
+        fn cluster_roles(&self) -> Vec<Arc<Value>> {
+            shared(self.cluster_roles.iter())
         }
-        fn cluster_role_bindings(&self) -> Vec<Value> {
-            self.cluster_role_bindings.clone()
+        fn cluster_role_bindings(&self) -> Vec<Arc<Value>> {
+            shared(self.cluster_role_bindings.iter())
         }
-        fn roles(&self, ns: &str) -> Vec<Value> {
-            self.roles
-                .iter()
-                .filter(|r| ns_of(r) == ns)
-                .cloned()
-                .collect()
+        fn roles(&self, ns: &str) -> Vec<Arc<Value>> {
+            shared(self.roles.iter().filter(|r| ns_of(r) == ns))
         }
-        fn role_bindings(&self, ns: &str) -> Vec<Value> {
-            self.role_bindings
-                .iter()
-                .filter(|r| ns_of(r) == ns)
-                .cloned()
-                .collect()
+        fn role_bindings(&self, ns: &str) -> Vec<Arc<Value>> {
+            shared(self.role_bindings.iter().filter(|r| ns_of(r) == ns))
         }
-        fn cluster_role(&self, name: &str) -> Option<Value> {
-            self.cluster_roles
-                .iter()
-                .find(|r| text(r, "/metadata/name") == name)
-                .cloned()
+        fn cluster_role(&self, name: &str) -> Option<Arc<Value>> {
+            shared(
+                self.cluster_roles
+                    .iter()
+                    .filter(|r| text(r, "/metadata/name") == name),
+            )
+            .pop()
         }
-        fn role(&self, ns: &str, name: &str) -> Option<Value> {
-            self.roles
-                .iter()
-                .find(|r| ns_of(r) == ns && text(r, "/metadata/name") == name)
-                .cloned()
+        fn role(&self, ns: &str, name: &str) -> Option<Arc<Value>> {
+            shared(
+                self.roles
+                    .iter()
+                    .filter(|r| ns_of(r) == ns && text(r, "/metadata/name") == name),
+            )
+            .pop()
         }
+    }
+
+    fn shared<'a>(objects: impl Iterator<Item = &'a Value>) -> Vec<Arc<Value>> {
+        objects.cloned().map(Arc::new).collect()
     }
 
     impl Mem {

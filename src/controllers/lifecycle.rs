@@ -112,21 +112,15 @@ impl Controller for GarbageCollector {
 
     fn keys_for(&self, ev: &WatchEvent, _store: &Store) -> Vec<ObjKey> {
         let deleted = matches!(ev.kind, crate::store::EventType::Deleted);
-        if !deleted && contains(&ev.object.json, b"\"ownerReferences\"") {
+        if !deleted && !ev.object.owners.is_empty() {
             // Learn new owners as dependents appear, so their deletion wakes the collector.
-            let v = ev.object.value();
             let mut referenced = self
                 .referenced
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for r in v
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(uid) = r.get("uid").and_then(Value::as_str) {
-                    referenced.insert(uid.to_string());
+            for r in ev.object.owners.iter().filter(|r| !r.uid.is_empty()) {
+                if !referenced.contains(&r.uid) {
+                    referenced.insert(r.uid.clone());
                 }
             }
         }

@@ -260,15 +260,7 @@ async fn worker(
             k = q.next() => k,
         };
         let plan = c.reconcile(&app.store, &key, jiff::Timestamp::now());
-        let mut failed = None;
-        let mut done = 0;
-        for action in &plan.actions {
-            if let Err(e) = execute(&app, action).await {
-                failed = Some(e);
-                break;
-            }
-            done += 1;
-        }
+        let (done, failed) = execute_all(&app, &plan.actions).await;
         metrics::record(c.name(), done, failed.is_some());
         match failed {
             None => {
@@ -292,6 +284,17 @@ async fn worker(
             }
         }
     }
+}
+
+/// Carries out `actions` in order and stops at the first failure; returns how many were done
+/// and the failure.
+async fn execute_all(app: &Arc<ApiState>, actions: &[Action]) -> (usize, Option<ApiError>) {
+    for (done, action) in actions.iter().enumerate() {
+        if let Err(e) = execute(app, action).await {
+            return (done, Some(e));
+        }
+    }
+    (actions.len(), None)
 }
 
 fn meta<'v>(obj: &'v Value, field: &str) -> &'v str {
@@ -386,49 +389,74 @@ pub async fn execute(app: &Arc<ApiState>, action: &Action) -> Result<(), ApiErro
             message,
             source,
         } => {
+            // Recorded in the background, as client-go's event recorder does: a controller
+            // never waits for its events, and beyond EVENTS_IN_FLIGHT they are dropped.
+            let Ok(slot) = EVENT_SLOTS.try_acquire() else {
+                tracing::debug!(reason = %reason, "too many events in flight; event dropped");
+                return Ok(());
+            };
             let namespace = match meta(involved, "namespace") {
                 "" => "default",
                 ns => ns,
-            };
-            let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
-                .map(|t| t.to_string())
-                .unwrap_or_default();
-            let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
-            let event = json!({
-                "apiVersion": "v1",
-                "kind": "Event",
-                "metadata": {"name": format!("{}.{suffix}", meta(involved, "name")), "namespace": namespace},
-                "involvedObject": {
-                    "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
-                    "kind": involved.get("kind").cloned().unwrap_or(Value::Null),
-                    "name": meta(involved, "name"),
-                    "namespace": meta(involved, "namespace"),
-                    "uid": meta(involved, "uid"),
-                    "resourceVersion": meta(involved, "resourceVersion"),
-                },
-                "reason": reason,
-                "message": message,
-                "type": event_type,
-                "source": {"component": source},
-                "firstTimestamp": now,
-                "lastTimestamp": now,
-                "count": 1,
-                "reportingComponent": source,
-                "reportingInstance": "vkube",
-            });
-            match Internal::new(app, "", "v1", "events", namespace)?
-                .create(event)
-                .await
-            {
-                Ok(_) => Ok(()),
-                // Events are best effort: a missing or terminating namespace loses them.
-                Err(e) => {
-                    tracing::debug!(error = %e, "event not recorded");
-                    Ok(())
-                }
             }
+            .to_string();
+            let event = event_object(involved, event_type, reason, message, source, &namespace);
+            let app = app.clone();
+            tokio::spawn(async move {
+                let _slot = slot;
+                let written = match Internal::new(&app, "", "v1", "events", &namespace) {
+                    Ok(api) => api.create(event).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                // Events are best effort: a missing or terminating namespace loses them.
+                if let Err(e) = written {
+                    tracing::debug!(error = %e, "event not recorded");
+                }
+            });
+            Ok(())
         }
     }
+}
+
+/// Events being written in the background, at most (client-go's recorder queues 1000).
+const EVENTS_IN_FLIGHT: usize = 1000;
+static EVENT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(EVENTS_IN_FLIGHT);
+
+/// A core/v1 Event about `involved`.
+fn event_object(
+    involved: &Value,
+    event_type: &str,
+    reason: &str,
+    message: &str,
+    source: &str,
+    namespace: &str,
+) -> Value {
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let suffix: String = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": format!("{}.{suffix}", meta(involved, "name")), "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion").cloned().unwrap_or(Value::Null),
+            "kind": involved.get("kind").cloned().unwrap_or(Value::Null),
+            "name": meta(involved, "name"),
+            "namespace": meta(involved, "namespace"),
+            "uid": meta(involved, "uid"),
+            "resourceVersion": meta(involved, "resourceVersion"),
+        },
+        "reason": reason,
+        "message": message,
+        "type": event_type,
+        "source": {"component": source},
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "reportingComponent": source,
+        "reportingInstance": "vkube",
+    })
 }
 
 #[cfg(test)]

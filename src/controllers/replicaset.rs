@@ -38,6 +38,7 @@
 //! The module also holds the small JSON helpers (labels, selectors, owner references,
 //! conditions, times) the Deployment core shares.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -58,7 +59,9 @@ pub(crate) const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const MAX_GENERATED_PREFIX: usize = 58;
 
 /// Reconciles one ReplicaSet against the pods of its namespace.
-pub fn reconcile(rs: &Value, pods: &[Value], now: Timestamp) -> Vec<Action> {
+///
+/// `pods` are values or shared values (`Arc<Value>`, as the store's parse cache hands out).
+pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Vec<Action> {
     let name = meta(rs, "name");
     let ns = meta(rs, "namespace");
     let uid = meta(rs, "uid");
@@ -72,7 +75,7 @@ pub fn reconcile(rs: &Value, pods: &[Value], now: Timestamp) -> Vec<Action> {
 
     let mut actions = Vec::new();
     let mut claimed: Vec<&Value> = Vec::new();
-    for pod in pods.iter().filter(|p| is_pod_active(p)) {
+    for pod in pods.iter().map(P::borrow).filter(|p| is_pod_active(p)) {
         let matches = selector_matches(selector, labels(pod));
         match claim(rs, deleting, pod, matches) {
             Claim::Mine => claimed.push(pod),
@@ -97,7 +100,7 @@ pub fn reconcile(rs: &Value, pods: &[Value], now: Timestamp) -> Vec<Action> {
         let involved = involved(rs, "apps/v1", "ReplicaSet");
         if claimed.len() < desired {
             let n = (desired - claimed.len()).min(BURST_REPLICAS);
-            let taken: HashSet<&str> = pods.iter().map(|p| meta(p, "name")).collect();
+            let taken: HashSet<&str> = pods.iter().map(|p| meta(p.borrow(), "name")).collect();
             for pod in new_pods(rs, &owner, n, &taken, now) {
                 let pod_name = meta(&pod, "name").to_string();
                 actions.push(Action::Create {
@@ -159,13 +162,14 @@ pub(crate) fn status_update(
 
 /// When to reconcile `rs` again without an event: the moment its next ready pod has been
 /// ready for `minReadySeconds` (and so becomes available), if any is waiting for that.
-pub fn requeue_after(rs: &Value, pods: &[Value], now: Timestamp) -> Option<Duration> {
+pub fn requeue_after<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Option<Duration> {
     let min_ready = int_at(rs, "/spec/minReadySeconds").unwrap_or(0);
     if min_ready <= 0 {
         return None;
     }
     let uid = meta(rs, "uid");
     pods.iter()
+        .map(P::borrow)
         .filter(|p| is_pod_active(p) && controller_uid(p) == Some(uid))
         .filter(|p| is_pod_ready(p) && !is_pod_available(p, min_ready, now))
         .filter_map(|p| {
@@ -823,7 +827,7 @@ mod tests {
 
     #[test]
     fn creates_missing_pods_from_the_template() {
-        let actions = reconcile(&rs(3), &[], now());
+        let actions = reconcile::<Value>(&rs(3), &[], now());
         let creates: Vec<&Value> = actions
             .iter()
             .filter_map(|a| match a {
@@ -868,7 +872,7 @@ mod tests {
             json!({"replicas": 0, "observedGeneration": 2})
         );
         // Deterministic for the same input.
-        assert_eq!(reconcile(&rs(3), &[], now()), actions);
+        assert_eq!(reconcile::<Value>(&rs(3), &[], now()), actions);
     }
 
     #[test]

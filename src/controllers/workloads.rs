@@ -1,6 +1,7 @@
 //! Runtime adapters of the workload controllers: which events concern which keys, and the
 //! snapshot each pure core reconciles (ReplicaSet, Deployment, Job, CronJob).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -20,26 +21,12 @@ const DEPLOYMENTS: &str = "deployments.apps";
 const JOBS: &str = "jobs.batch";
 const CRON_JOBS: &str = "cronjobs.batch";
 
-/// The name of `obj`'s controlling owner of kind `kind`, if any.
-fn controller_of(obj: &Value, kind: &str) -> Option<String> {
-    obj.pointer("/metadata/ownerReferences")?
-        .as_array()?
-        .iter()
-        .find(|r| {
-            r.get("controller").and_then(Value::as_bool) == Some(true)
-                && r.get("kind").and_then(Value::as_str) == Some(kind)
-        })
-        .and_then(|r| r.get("name").and_then(Value::as_str))
-        .map(str::to_string)
-}
-
-fn has_controller(obj: &Value) -> bool {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        })
+/// The key of the event object's controlling owner of kind `kind`, if it has one.
+fn owned_by(ev: &WatchEvent, kind: &str) -> Vec<ObjKey> {
+    ev.object
+        .controller_of(kind)
+        .map(|owner| vec![(ev.object.namespace.clone(), owner.to_string())])
+        .unwrap_or_default()
 }
 
 /// A cheap pre-filter from `spec.selector.matchLabels` (objects it rejects cannot match the
@@ -63,13 +50,27 @@ fn objects_with(
     namespace: &str,
     labels: &[(String, String)],
 ) -> Vec<Value> {
+    shared_with(store, resource, namespace, labels)
+        .into_iter()
+        .map(Arc::unwrap_or_clone)
+        .collect()
+}
+
+/// Objects of `resource` in `namespace` that carry `labels`, shared from the store's parse
+/// cache (for cores that only read).
+fn shared_with(
+    store: &Store,
+    resource: &str,
+    namespace: &str,
+    labels: &[(String, String)],
+) -> Vec<Arc<Value>> {
     store
         .list(resource, Some(namespace), None, 0, &|o: &StoredObject| {
             labels.iter().all(|(k, v)| o.labels.get(k) == Some(v))
         })
         .items
         .iter()
-        .map(|o| o.value())
+        .map(|o| o.parsed())
         .collect()
 }
 
@@ -104,14 +105,11 @@ impl Controller for ReplicaSetController {
         let ns = &ev.object.namespace;
         match &*ev.resource {
             REPLICA_SETS => vec![(ns.clone(), ev.object.name.clone())],
-            PODS => {
-                let pod = ev.object.value();
-                match controller_of(&pod, "ReplicaSet") {
-                    Some(owner) => vec![(ns.clone(), owner)],
-                    None if !has_controller(&pod) => keys_in(store, REPLICA_SETS, ns),
-                    None => vec![],
-                }
-            }
+            PODS => match ev.object.controller_of("ReplicaSet") {
+                Some(owner) => vec![(ns.clone(), owner.to_string())],
+                None if !ev.object.has_controller() => keys_in(store, REPLICA_SETS, ns),
+                None => vec![],
+            },
             _ => vec![],
         }
     }
@@ -125,7 +123,7 @@ impl Controller for ReplicaSetController {
             return Plan::default();
         };
         let rs = rs.value();
-        let pods = objects_with(store, PODS, &key.0, &match_labels(&rs));
+        let pods = shared_with(store, PODS, &key.0, &match_labels(&rs));
         Plan {
             actions: replicaset::reconcile(&rs, &pods, now),
             requeue_after: replicaset::requeue_after(&rs, &pods, now),
@@ -145,23 +143,19 @@ impl Controller for DeploymentController {
         let ns = &ev.object.namespace;
         match &*ev.resource {
             DEPLOYMENTS => vec![(ns.clone(), ev.object.name.clone())],
-            REPLICA_SETS => {
-                let rs = ev.object.value();
-                match controller_of(&rs, "Deployment") {
-                    Some(owner) => vec![(ns.clone(), owner)],
-                    None if !has_controller(&rs) => keys_in(store, DEPLOYMENTS, ns),
-                    None => vec![],
-                }
-            }
-            PODS => {
-                // Pod readiness feeds the Deployment's availability through its ReplicaSet.
-                let pod = ev.object.value();
-                controller_of(&pod, "ReplicaSet")
-                    .and_then(|rs| store.get(REPLICA_SETS, ns, &rs))
-                    .and_then(|rs| controller_of(&rs.value(), "Deployment"))
-                    .map(|d| vec![(ns.clone(), d)])
-                    .unwrap_or_default()
-            }
+            REPLICA_SETS => match ev.object.controller_of("Deployment") {
+                Some(owner) => vec![(ns.clone(), owner.to_string())],
+                None if !ev.object.has_controller() => keys_in(store, DEPLOYMENTS, ns),
+                None => vec![],
+            },
+            // Pod readiness feeds the Deployment's availability through its ReplicaSet.
+            PODS => ev
+                .object
+                .controller_of("ReplicaSet")
+                .and_then(|rs| store.get(REPLICA_SETS, ns, rs))
+                .and_then(|rs| rs.controller_of("Deployment").map(str::to_string))
+                .map(|d| vec![(ns.clone(), d)])
+                .unwrap_or_default(),
             _ => vec![],
         }
     }
@@ -203,9 +197,7 @@ impl Controller for JobController {
         let ns = &ev.object.namespace;
         match &*ev.resource {
             JOBS => vec![(ns.clone(), ev.object.name.clone())],
-            PODS => controller_of(&ev.object.value(), "Job")
-                .map(|j| vec![(ns.clone(), j)])
-                .unwrap_or_default(),
+            PODS => owned_by(ev, "Job"),
             _ => vec![],
         }
     }
@@ -240,9 +232,7 @@ impl Controller for CronJobController {
         let ns = &ev.object.namespace;
         match &*ev.resource {
             CRON_JOBS => vec![(ns.clone(), ev.object.name.clone())],
-            JOBS => controller_of(&ev.object.value(), "CronJob")
-                .map(|c| vec![(ns.clone(), c)])
-                .unwrap_or_default(),
+            JOBS => owned_by(ev, "CronJob"),
             _ => vec![],
         }
     }
@@ -342,16 +332,13 @@ impl Controller for StatefulSetController {
         let ns = &ev.object.namespace;
         match &*ev.resource {
             STATEFUL_SETS => vec![(ns.clone(), ev.object.name.clone())],
-            PODS | CONTROLLER_REVISIONS => {
-                let obj = ev.object.value();
-                match controller_of(&obj, "StatefulSet") {
-                    Some(owner) => vec![(ns.clone(), owner)],
-                    None if !has_controller(&obj) && &*ev.resource == PODS => {
-                        keys_in(store, STATEFUL_SETS, ns)
-                    }
-                    None => vec![],
+            PODS | CONTROLLER_REVISIONS => match ev.object.controller_of("StatefulSet") {
+                Some(owner) => vec![(ns.clone(), owner.to_string())],
+                None if !ev.object.has_controller() && &*ev.resource == PODS => {
+                    keys_in(store, STATEFUL_SETS, ns)
                 }
-            }
+                None => vec![],
+            },
             // Claims are named `<template>-<set>-<ordinal>`: wake the set whose name fits.
             PVCS => statefulset::parent_and_ordinal(&ev.object.name)
                 .map(|_| {
@@ -396,10 +383,7 @@ impl Controller for DaemonSetController {
         let ns = &ev.object.namespace;
         match &*ev.resource {
             DAEMON_SETS => vec![(ns.clone(), ev.object.name.clone())],
-            PODS => match controller_of(&ev.object.value(), "DaemonSet") {
-                Some(owner) => vec![(ns.clone(), owner)],
-                None => vec![],
-            },
+            PODS => owned_by(ev, "DaemonSet"),
             "nodes" => all_keys(store, DAEMON_SETS),
             _ => vec![],
         }
@@ -517,12 +501,12 @@ impl Controller for TaintEvictionController {
         if pod.deleting {
             return Plan::default();
         }
-        let pod = pod.value();
+        let pod = pod.parsed();
         let node_name = pod
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
             .unwrap_or("");
-        let Some(node) = store.get("nodes", "", node_name).map(|n| n.value()) else {
+        let Some(node) = store.get("nodes", "", node_name).map(|n| n.parsed()) else {
             return Plan::default();
         };
         match taints::decide(&pod, &node, now) {
@@ -534,7 +518,7 @@ impl Controller for TaintEvictionController {
             taints::Decision::Evict => Plan {
                 actions: vec![
                     Action::Event {
-                        involved: json!({"apiVersion": "v1", "kind": "Pod", "metadata": pod["metadata"].clone()}),
+                        involved: json!({"apiVersion": "v1", "kind": "Pod", "metadata": (*pod)["metadata"].clone()}),
                         event_type: "Normal",
                         reason: "TaintManagerEviction".into(),
                         message: format!("Marking for deletion Pod {}/{}", key.0, key.1),

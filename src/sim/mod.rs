@@ -393,7 +393,7 @@ impl Controller for SimKubelet {
         let Some(pod) = store.get("pods", &key.0, &key.1) else {
             return Plan::default();
         };
-        let pod = pod.value();
+        let pod = pod.parsed();
         match node_index(node_name(&pod), &self.0.name) {
             Some(i) if i < self.0.nodes => kubelet(&pod, i, now),
             _ => Plan::default(),

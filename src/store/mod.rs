@@ -22,7 +22,8 @@ pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -72,14 +73,106 @@ pub struct StoredObject {
     pub labels: BTreeMap<String, String>,
     /// `metadata.deletionTimestamp` is set.
     pub deleting: bool,
+    /// `metadata.ownerReferences`, the fields controllers route events by.
+    pub owners: Vec<OwnerRef>,
     /// The object's JSON, with `metadata.resourceVersion` set.
     pub json: Bytes,
+    /// The parsed JSON, kept once asked for while this is the current version (like
+    /// kube-apiserver's watch cache, which keeps decoded objects).
+    parsed: ParseCache,
+}
+
+/// One entry of `metadata.ownerReferences`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct OwnerRef {
+    /// The owner's kind.
+    #[serde(default)]
+    pub kind: String,
+    /// The owner's name.
+    #[serde(default)]
+    pub name: String,
+    /// The owner's uid.
+    #[serde(default)]
+    pub uid: String,
+    /// Whether the owner is the managing controller.
+    #[serde(default)]
+    pub controller: Option<bool>,
+}
+
+#[derive(Debug, Default)]
+struct ParseCache {
+    value: Mutex<Option<Arc<Value>>>,
+    /// A newer version replaced this one (or it was deleted): parse without keeping.
+    superseded: AtomicBool,
 }
 
 impl StoredObject {
-    /// Parses the object's JSON.
+    fn new(key: &Key, meta: MetaFields, json: Bytes) -> StoredObject {
+        StoredObject {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            uid: meta.uid,
+            resource_version: meta.resource_version.parse().unwrap_or(0),
+            labels: meta.labels.unwrap_or_default(),
+            deleting: meta.deletion_timestamp.is_some(),
+            owners: meta.owner_references.unwrap_or_default(),
+            json,
+            parsed: ParseCache::default(),
+        }
+    }
+
+    /// Parses the object's JSON into a value the caller owns.
     pub fn value(&self) -> Value {
+        match self.cached() {
+            Some(v) => Value::clone(&v),
+            None => self.parse(),
+        }
+    }
+
+    /// The parsed JSON, shared: parsed once per version while it is the current one.
+    pub fn parsed(&self) -> Arc<Value> {
+        if let Some(v) = self.cached() {
+            return v;
+        }
+        let v = Arc::new(self.parse());
+        if !self.parsed.superseded.load(Ordering::Acquire) {
+            *self.cache_slot() = Some(v.clone());
+        }
+        v
+    }
+
+    /// The name of the controller owner of `kind`, if any.
+    pub fn controller_of(&self, kind: &str) -> Option<&str> {
+        self.owners
+            .iter()
+            .find(|r| r.controller == Some(true) && r.kind == kind)
+            .map(|r| r.name.as_str())
+    }
+
+    /// Whether any owner is a controller.
+    pub fn has_controller(&self) -> bool {
+        self.owners.iter().any(|r| r.controller == Some(true))
+    }
+
+    fn parse(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    fn cached(&self) -> Option<Arc<Value>> {
+        self.cache_slot().clone()
+    }
+
+    fn cache_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Value>>> {
+        self.parsed
+            .value
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drops the parsed JSON for good: a newer version is current now.
+    fn supersede(&self) {
+        self.parsed.superseded.store(true, Ordering::Release);
+        self.cache_slot().take();
     }
 }
 
@@ -359,6 +452,8 @@ struct MetaFields {
     labels: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "deletionTimestamp")]
     deletion_timestamp: Option<String>,
+    #[serde(default, rename = "ownerReferences")]
+    owner_references: Option<Vec<OwnerRef>>,
 }
 
 /// The position of the only occurrence of `needle` in `hay`, if it occurs exactly once.
@@ -432,44 +527,37 @@ fn index_object(key: &Key, json: Bytes, rv: Option<u64>) -> Result<StoredObject,
                         .get("deletionTimestamp")
                         .and_then(Value::as_str)
                         .map(str::to_string),
+                    owner_references: meta
+                        .get("ownerReferences")
+                        .and_then(|r| serde_json::from_value(r.clone()).ok()),
                 },
             }
         }
     };
-    let meta = view.metadata;
-    Ok(StoredObject {
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-        uid: meta.uid,
-        resource_version: meta.resource_version.parse().unwrap_or(0),
-        labels: meta.labels.unwrap_or_default(),
-        deleting: meta.deletion_timestamp.is_some(),
-        json,
-    })
+    Ok(StoredObject::new(key, view.metadata, json))
 }
 
 /// The stored form of `obj` as it is deleted at `rv`.
 fn deleted_at(key: &Key, obj: &StoredObject, rv: u64) -> Arc<StoredObject> {
-    match set_resource_version(&obj.json, &obj.resource_version.to_string(), rv) {
-        Ok(json) => Arc::new(StoredObject {
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-            uid: obj.uid.clone(),
-            resource_version: rv,
-            labels: obj.labels.clone(),
-            deleting: obj.deleting,
-            json,
-        }),
-        Err(_) => Arc::new(StoredObject {
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-            uid: obj.uid.clone(),
-            resource_version: obj.resource_version,
-            labels: obj.labels.clone(),
-            deleting: obj.deleting,
-            json: obj.json.clone(),
-        }),
-    }
+    obj.supersede();
+    let (json, resource_version) =
+        match set_resource_version(&obj.json, &obj.resource_version.to_string(), rv) {
+            Ok(json) => (json, rv),
+            Err(_) => (obj.json.clone(), obj.resource_version),
+        };
+    let tombstone = StoredObject {
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        uid: obj.uid.clone(),
+        resource_version,
+        labels: obj.labels.clone(),
+        deleting: obj.deleting,
+        owners: obj.owners.clone(),
+        json,
+        parsed: ParseCache::default(),
+    };
+    tombstone.supersede();
+    Arc::new(tombstone)
 }
 
 /// The ClusterIPs and node ports a Service holds.
@@ -590,6 +678,9 @@ fn apply_one(
                 return CommandResult::Failed(ApplyError::UidMismatch);
             }
             let prev = map.insert(map_key, obj.clone());
+            if let Some(p) = &prev {
+                p.supersede();
+            }
             events.push(WatchEvent::new(
                 index,
                 EventType::Modified,
@@ -770,6 +861,61 @@ mod tests {
         ));
         assert!(store.get("configmaps", "a", "x").is_none());
         assert_eq!(store.revision(), 8);
+    }
+
+    #[test]
+    fn parsed_objects_are_shared_while_current_and_owners_are_indexed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 100).expect("open");
+        apply(&store, 1, ns("a"));
+        let owned = |data: &str| {
+            Bytes::from(
+                serde_json::to_vec(&serde_json::json!({
+                    "apiVersion": "v1", "kind": "ConfigMap", "data": {"d": data},
+                    "metadata": {"name": "x", "namespace": "a", "uid": "u1",
+                        "ownerReferences": [
+                            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs",
+                             "uid": "o1", "controller": true},
+                            {"apiVersion": "v1", "kind": "ConfigMap", "name": "cm", "uid": "o2"}]},
+                }))
+                .expect("json"),
+            )
+        };
+        apply(
+            &store,
+            2,
+            Command::Create {
+                key: key("configmaps", "a", "x"),
+                object: owned("one"),
+            },
+        );
+        let first = store.get("configmaps", "a", "x").expect("stored");
+        assert_eq!(first.controller_of("ReplicaSet"), Some("rs"));
+        assert_eq!(first.controller_of("ConfigMap"), None);
+        assert!(first.has_controller());
+        assert_eq!(first.owners.len(), 2);
+        let parsed = first.parsed();
+        assert_eq!(parsed["data"]["d"], "one");
+        assert_eq!(parsed["metadata"]["resourceVersion"], "2");
+        // The same version hands out the same parse; an owned copy is equal.
+        assert!(Arc::ptr_eq(&parsed, &first.parsed()));
+        assert_eq!(first.value(), *parsed);
+        apply(
+            &store,
+            3,
+            Command::Update {
+                key: key("configmaps", "a", "x"),
+                expected_rv: 2,
+                object: owned("two"),
+            },
+        );
+        // The replaced version keeps no parse; it still parses right when asked.
+        assert!(first.cached().is_none());
+        assert_eq!(first.parsed()["data"]["d"], "one");
+        assert!(first.cached().is_none());
+        let second = store.get("configmaps", "a", "x").expect("stored");
+        assert_eq!(second.parsed()["data"]["d"], "two");
+        assert!(second.cached().is_some());
     }
 
     #[test]

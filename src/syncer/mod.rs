@@ -637,6 +637,7 @@ pub fn spawn(
             last_failure: None,
             ready: None,
             synced_events: HashMap::new(),
+            in_step: HashMap::new(),
             sole,
             informers: MANAGED
                 .iter()
@@ -751,6 +752,10 @@ struct Syncer {
     informers: HashMap<&'static str, Arc<informer::Informer>>,
     /// Physical events already copied up: name → resourceVersion.
     synced_events: HashMap<String, String>,
+    /// Pods found in step (nothing to patch down or copy up) and the versions they were at:
+    /// virtual uid → (virtual, physical resourceVersion). A pass skips a pod whose versions
+    /// are both unchanged since, so steady pods cost a lookup, not a comparison.
+    in_step: HashMap<String, (String, String)>,
     /// The only physical cluster: virtual Services take its ClusterIPs.
     sole: bool,
     /// The Ready state last written to the virtual node.
@@ -920,13 +925,13 @@ impl Syncer {
     async fn sync_pods(&mut self) -> Result<(), SyncError> {
         let id = self.target.vcluster_id.clone();
         let node = self.cluster.name.clone();
-        let vpods: Vec<Value> = self
+        let vpods: Vec<Arc<Value>> = self
             .app
             .store
             .list("pods", None, None, 0, &|_| true)
             .items
             .iter()
-            .map(|o| o.value())
+            .map(|o| o.parsed())
             .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str()))
             .collect();
         let ppods = self.managed("pods").await?;
@@ -948,6 +953,8 @@ impl Syncer {
         self.target.dns = self.virtual_dns();
         // Every pod's physical call(s) are independent: they run concurrently, token Secrets
         // beside the pods that mount them (a kubelet waits for a Secret it must mount).
+        let settled: std::sync::Mutex<Vec<(String, (String, String))>> = Default::default();
+        let settled = &settled;
         let this: &Syncer = self;
         let mut work: Vec<BoxFuture<'_, Result<(), SyncError>>> = Vec::new();
         let token_secrets = this.sync_token_secrets(&vpods, &mut work).await?;
@@ -1008,10 +1015,26 @@ impl Syncer {
                         }
                     }));
                 }
-                Some(p) => work.push(Box::pin(async move {
-                    this.sync_spec(v, p).await?;
-                    this.sync_up(v, p).await
-                })),
+                Some(p) => {
+                    let versions = (
+                        meta(v, "resourceVersion").to_string(),
+                        meta(p, "resourceVersion").to_string(),
+                    );
+                    if this.in_step.get(uid) == Some(&versions) {
+                        continue;
+                    }
+                    work.push(Box::pin(async move {
+                        let spec_settled = this.sync_spec(v, p).await?;
+                        let status_settled = this.sync_up(v, p).await?;
+                        if spec_settled && status_settled {
+                            settled
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .push((uid.to_string(), versions));
+                        }
+                        Ok(())
+                    }))
+                }
             }
         }
         // Strays: ours by label, no live virtual pod.
@@ -1028,6 +1051,13 @@ impl Syncer {
             }
         }
         let result = run_all(work).await;
+        let live: HashSet<&str> = vpods.iter().map(|v| meta(v, "uid")).collect();
+        self.in_step.retain(|uid, _| live.contains(uid.as_str()));
+        self.in_step.extend(std::mem::take(
+            &mut *settled
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ));
         self.sync_events(&ppods).await;
         result
     }
@@ -1099,7 +1129,8 @@ impl Syncer {
 
     /// The pod spec changes Kubernetes makes in place (container images,
     /// `activeDeadlineSeconds`, added tolerations) patched into the physical pod.
-    async fn sync_spec(&self, v: &Value, p: &Value) -> Result<(), SyncError> {
+    /// Whether the pod was in step (nothing to change, or nothing refused).
+    async fn sync_spec(&self, v: &Value, p: &Value) -> Result<bool, SyncError> {
         let mut spec = serde_json::Map::new();
         for list in ["initContainers", "containers"] {
             let physical: HashMap<&str, &str> = containers(p, list)
@@ -1139,22 +1170,23 @@ impl Syncer {
             // Tolerations are an atomic list: the patch carries the whole of it.
             spec.insert("tolerations".into(), Value::Array(all));
         }
-        self.sync_resources(v, p).await;
+        let resized = self.sync_resources(v, p).await;
         if spec.is_empty() {
-            return Ok(());
+            return Ok(resized);
         }
         tracing::info!(pod = %format!("{}/{}", meta(v, "namespace"), meta(v, "name")), cluster = %self.cluster.name, "updating the physical pod in place");
         self.api
             .patch("pods", meta(p, "name"), &json!({"spec": spec}))
             .await
-            .map(|_| ())
+            .map(|_| false)
     }
 
     /// Container resources changed through the virtual pod's `resize` subresource are
     /// resized in place physically (`pods/resize`, or the pod itself on clusters before 1.33).
     /// Only what the virtual pod sets is compared (a physical LimitRange may add defaults), as
     /// quantities (`0.5` is `500m`). A refused resize is logged; the pod's other syncing goes on.
-    async fn sync_resources(&self, v: &Value, p: &Value) {
+    /// Whether nothing needed resizing.
+    async fn sync_resources(&self, v: &Value, p: &Value) -> bool {
         let mut patch = serde_json::Map::new();
         for list in ["initContainers", "containers"] {
             let physical: HashMap<&str, Option<&Value>> = containers(p, list)
@@ -1174,7 +1206,7 @@ impl Syncer {
             }
         }
         if patch.is_empty() {
-            return;
+            return true;
         }
         let pname = meta(p, "name");
         let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
@@ -1193,11 +1225,13 @@ impl Syncer {
         if let Err(e) = done {
             tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical cluster refused the resize");
         }
+        false
     }
 
     /// Status (and the physical node annotation) of a physical pod, copied up in one write
     /// (the pod status subresource takes annotations, as upstream's does).
-    async fn sync_up(&self, v: &Value, p: &Value) -> Result<(), SyncError> {
+    /// Whether the virtual pod was in step already.
+    async fn sync_up(&self, v: &Value, p: &Value) -> Result<bool, SyncError> {
         let status = translate::virtual_pod_status(p, v);
         let node = translate::physical_node_annotation(p);
         let node_changed = node.as_ref().is_some_and(|(key, node)| {
@@ -1207,7 +1241,7 @@ impl Syncer {
                 != Some(node.as_str())
         });
         if v.get("status") == Some(&status) && !node_changed {
-            return Ok(());
+            return Ok(true);
         }
         let mut object = v.clone();
         object["status"] = status;
@@ -1224,6 +1258,7 @@ impl Syncer {
             object,
         })
         .await
+        .map(|()| false)
     }
 
     /// ConfigMaps and Secrets the live pods reference exist physically with the virtual
@@ -1622,11 +1657,11 @@ impl Syncer {
     /// that mounts a token; the others are deleted. Returns pod uid → Secret name.
     async fn sync_token_secrets<'s>(
         &'s self,
-        vpods: &[Value],
+        vpods: &[Arc<Value>],
         work: &mut Vec<BoxFuture<'s, Result<(), SyncError>>>,
     ) -> Result<HashMap<String, String>, SyncError> {
         let id = &self.target.vcluster_id;
-        let existing: Vec<Arc<Value>> = self
+        let existing: HashMap<String, Arc<Value>> = self
             .managed("secrets")
             .await?
             .into_iter()
@@ -1635,6 +1670,7 @@ impl Syncer {
                     .and_then(|a| a.get(ANN_TOKEN_FOR))
                     .is_some()
             })
+            .map(|s| (meta(&s, "name").to_string(), s))
             .collect();
         let now = jiff::Timestamp::now().as_second();
         let mut out = HashMap::new();
@@ -1644,7 +1680,7 @@ impl Syncer {
             }
             let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
             let pname = translate::physical_name(&format!("{name}-token"), ns, id);
-            let current = existing.iter().find(|s| meta(s, "name") == pname);
+            let current = existing.get(&pname);
             let expires = current
                 .and_then(|s| s.pointer("/metadata/annotations"))
                 .and_then(|a| a.get(ANN_TOKEN_EXPIRES))
@@ -1723,8 +1759,7 @@ impl Syncer {
             }
         }
         let live: HashSet<&String> = out.values().collect();
-        for s in existing {
-            let name = meta(&s, "name").to_string();
+        for (name, s) in existing {
             if !live.contains(&name) {
                 let uid = meta(&s, "uid").to_string();
                 let api = &self.api;
