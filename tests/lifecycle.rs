@@ -490,3 +490,74 @@ fn pod_status_writes_take_status_labels_and_annotations_only() {
     );
     assert_eq!(got, "db n1  Running");
 }
+
+/// The pod `resize` subresource changes cpu and memory in place and refuses what
+/// kube-apiserver 1.33 refuses, with its messages: a removed request, another resource, a
+/// QoS class change, a request above its limit.
+#[test]
+fn pod_resize_changes_only_cpu_and_memory_within_the_qos_class() {
+    let s = Server::start();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: rz}\nspec:\n  containers:\n  - name: c\n    image: nginx\n    resources:\n      requests: {cpu: 100m, memory: 64Mi, ephemeral-storage: 1Gi}\n      limits: {cpu: 200m}\n";
+    let out = s.kubectl_stdin(&["create", "-f", "-"], Some(pod));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        jsonpath(&s, &["get", "pod", "rz"], "{.status.qosClass}"),
+        "Burstable"
+    );
+    let resize = |patch: &str| -> String {
+        format!(r#"{{"spec":{{"containers":[{{"name":"c","resources":{patch}}}]}}}}"#)
+    };
+    let args = |body: &str| -> [String; 6] {
+        ["patch", "pod", "rz", "--subresource=resize", "-p", body].map(str::to_string)
+    };
+    let ok = args(&resize(r#"{"requests":{"cpu":"150m","memory":"96Mi"}}"#));
+    s.kubectl_ok(&ok.each_ref().map(String::as_str));
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "pod", "rz"],
+            "{.spec.containers[0].resources.requests.cpu} {.spec.containers[0].resources.requests.memory}"
+        ),
+        "150m 96Mi"
+    );
+    for (patch, want) in [
+        (
+            r#"{"requests":{"memory":null}}"#,
+            "spec.containers[0].resources.requests: Forbidden: resource requests cannot be removed",
+        ),
+        (
+            r#"{"limits":{"cpu":null}}"#,
+            "spec.containers[0].resources.limits: Forbidden: resource limits cannot be removed",
+        ),
+        (
+            r#"{"requests":{"ephemeral-storage":"2Gi"}}"#,
+            "spec: Forbidden: only cpu and memory resources are mutable",
+        ),
+        (
+            r#"{"requests":{"cpu":"200m"},"limits":{"memory":"96Mi"}}"#,
+            r#"spec: Invalid value: "Burstable": Pod QOS Class may not change as a result of resizing"#,
+        ),
+        (
+            r#"{"requests":{"cpu":"500m"}}"#,
+            r#"spec.containers[0].resources.requests: Invalid value: "500m": must be less than or equal to cpu limit of 200m"#,
+        ),
+    ] {
+        let refused = args(&resize(patch));
+        let err = s.kubectl_err(&refused.each_ref().map(String::as_str));
+        assert!(err.contains(r#"The Pod "rz" is invalid"#), "{patch}: {err}");
+        assert!(err.contains(want), "{patch}: {err}");
+    }
+    // Nothing refused was written.
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "pod", "rz"],
+            "{.spec.containers[0].resources.requests.cpu} {.spec.containers[0].resources.requests.memory} {.spec.containers[0].resources.requests.ephemeral-storage}"
+        ),
+        "150m 96Mi 1Gi"
+    );
+}

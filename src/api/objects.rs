@@ -1497,7 +1497,9 @@ fn merge_update(
         // immutability check compares against the old pod with the new resources.
         let mut resized = old.clone();
         resized["spec"] = new.get("spec").cloned().unwrap_or(Value::Null);
-        validation::validate_update(&ctx.def.group, &ctx.def.plural, &resized, &new)
+        let mut errs = validation::validate_update(&ctx.def.group, &ctx.def.plural, &resized, &new);
+        errs.extend(validation::validate_pod_resize(old, &new));
+        errs
     } else if validate {
         validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new)
     } else {

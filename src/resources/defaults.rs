@@ -473,7 +473,7 @@ fn default_toleration_seconds(spec: &mut Obj) {
 }
 
 /// `GetPodQOS` over containers and init containers (cpu and memory only).
-fn qos_class(spec: &Obj) -> &'static str {
+pub(crate) fn qos_class(spec: &Obj) -> &'static str {
     let mut requests: BTreeMap<&str, i128> = BTreeMap::new();
     let mut limits: BTreeMap<&str, i128> = BTreeMap::new();
     let mut guaranteed = true;

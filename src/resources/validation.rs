@@ -2601,6 +2601,129 @@ const POD_UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContain
 
 /// Pod spec immutability (`pod updates may not change fields other than …`).
 /// The trailing struct diff upstream appends is not reproduced.
+/// What kube-apiserver 1.33's `ValidatePodResize` adds to the update checks for the pod
+/// `resize` subresource (`old` the stored pod, `new` it with the requested resources): the
+/// new spec is valid, static and Windows pods are not resized, the QoS class stays, no
+/// request or limit is removed, and only cpu and memory change. (Its version-skew check, a
+/// running container reporting no `resources`, is left out: it guards old kubelets.)
+pub fn validate_pod_resize(old: &Value, new: &Value) -> Vec<FieldError> {
+    let mirror = old
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get("kubernetes.io/config.mirror"))
+        .is_some();
+    if mirror {
+        return vec![FieldError::forbidden("", "static pods cannot be resized")];
+    }
+    if old.pointer("/spec/os/name").and_then(Value::as_str) == Some("windows") {
+        return vec![FieldError::forbidden("", "windows pods cannot be resized")];
+    }
+    let mut errs = Vec::new();
+    validate_pod_spec(&mut errs, new.get("spec"), "spec", true);
+    let empty = Map::new();
+    let spec_of = |p: &'_ Value| -> Map<String, Value> {
+        p.get("spec")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty)
+            .clone()
+    };
+    let (old_spec, new_spec) = (spec_of(old), spec_of(new));
+    let old_qos = old
+        .pointer("/status/qosClass")
+        .and_then(Value::as_str)
+        .filter(|q| !q.is_empty())
+        .unwrap_or_else(|| super::defaults::qos_class(&old_spec));
+    if old_qos != super::defaults::qos_class(&new_spec) {
+        let shown = new
+            .pointer("/status/qosClass")
+            .cloned()
+            .unwrap_or(Value::from(""));
+        errs.push(FieldError::invalid(
+            "spec",
+            shown,
+            "Pod QOS Class may not change as a result of resizing",
+        ));
+    }
+    let containers = |spec: &Map<String, Value>, list: &str| -> Vec<Value> {
+        spec.get(list)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let resources = |c: &Value, part: &str| -> Map<String, Value> {
+        c.pointer(&format!("/resources/{part}"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let removed = |new: &Map<String, Value>, old: &Map<String, Value>| {
+        old.keys().any(|k| !new.contains_key(k))
+    };
+    let mut only_cpu_memory = true;
+    for list in ["initContainers", "containers"] {
+        let (olds, news) = (containers(&old_spec, list), containers(&new_spec, list));
+        for (ix, (o, n)) in olds.iter().zip(&news).enumerate() {
+            let sidecar = list == "initContainers"
+                && o.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+            if list == "initContainers" && !sidecar {
+                // A regular init container's resources do not change at all.
+                only_cpu_memory &= semantic_eq(o.get("resources"), n.get("resources"))
+                    && semantic_eq(o.get("resizePolicy"), n.get("resizePolicy"));
+                continue;
+            }
+            let path = format!("spec.{list}[{ix}].resources");
+            let parts: &[&str] = if sidecar {
+                &["requests"]
+            } else {
+                &["requests", "limits"]
+            };
+            for part in parts {
+                if removed(&resources(n, part), &resources(o, part)) {
+                    errs.push(FieldError::forbidden(
+                        format!("{path}.{part}"),
+                        format!("resource {part} cannot be removed"),
+                    ));
+                }
+            }
+            for part in ["requests", "limits"] {
+                let old_list = resources(o, part);
+                let present = o.pointer(&format!("/resources/{part}")).is_some();
+                // The new list with cpu and memory as they were: anything else must be equal.
+                let mut munged = if present {
+                    resources(n, part)
+                } else {
+                    Map::new()
+                };
+                for name in ["cpu", "memory"] {
+                    munged.remove(name);
+                    if let Some(q) = old_list.get(name) {
+                        munged.insert(name.into(), q.clone());
+                    }
+                }
+                only_cpu_memory &= same_quantities(&munged, &old_list);
+            }
+        }
+    }
+    if !only_cpu_memory {
+        errs.push(FieldError::forbidden(
+            "spec",
+            "only cpu and memory resources are mutable",
+        ));
+    }
+    errs
+}
+
+/// Two resource lists name the same resources with equal quantities.
+fn same_quantities(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(k, q)| {
+            b.get(k)
+                .is_some_and(|other| match (quantity_of(q), quantity_of(other)) {
+                    (Ok(x), Ok(y)) => x.nanos == y.nanos,
+                    _ => q == other,
+                })
+        })
+}
+
 fn validate_pod_update(errs: &mut Vec<FieldError>, old: &Value, new: &Value) {
     let empty = Value::Object(Map::new());
     let mut os = old.get("spec").cloned().unwrap_or_else(|| empty.clone());
@@ -2643,6 +2766,65 @@ mod tests {
 
     fn msgs(errs: &[FieldError]) -> Vec<String> {
         errs.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn pod_resize_refusals() {
+        let pod = |annotations: Value, os: Value, init: Value| {
+            json!({"metadata": {"name": "p", "annotations": annotations},
+                   "spec": {"os": os, "initContainers": init, "containers": [{"name": "c", "image": "x",
+                       "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "1"}}}]},
+                   "status": {"qosClass": "Burstable"}})
+        };
+        let init = json!([
+            {"name": "side", "image": "x", "restartPolicy": "Always",
+             "resources": {"requests": {"cpu": "10m", "memory": "8Mi"}}},
+            {"name": "once", "image": "x", "resources": {"requests": {"cpu": "10m"}}}]);
+        let plain = pod(json!({}), Value::Null, init.clone());
+        // Equal quantities in another spelling change nothing.
+        let mut same = plain.clone();
+        same["spec"]["containers"][0]["resources"]["limits"]["cpu"] = json!("1000m");
+        assert!(validate_pod_resize(&plain, &same).is_empty());
+        // A sidecar's cpu may change, its requests may not go; a regular init container's
+        // resources are fixed.
+        let mut sidecar = plain.clone();
+        sidecar["spec"]["initContainers"][0]["resources"]["requests"] = json!({"cpu": "20m"});
+        assert_eq!(
+            msgs(&validate_pod_resize(&plain, &sidecar)),
+            [
+                "spec.initContainers[0].resources.requests: Forbidden: resource requests cannot be removed"
+            ]
+        );
+        let mut regular = plain.clone();
+        regular["spec"]["initContainers"][1]["resources"]["requests"]["cpu"] = json!("20m");
+        assert_eq!(
+            msgs(&validate_pod_resize(&plain, &regular)),
+            ["spec: Forbidden: only cpu and memory resources are mutable"]
+        );
+        // Without a stored class, the old spec's counts; gaining limits makes it Guaranteed.
+        let mut unclassed = plain.clone();
+        unclassed["status"] = json!({});
+        unclassed["spec"]["initContainers"] = json!([]);
+        let mut guaranteed = unclassed.clone();
+        guaranteed["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}});
+        assert_eq!(
+            msgs(&validate_pod_resize(&unclassed, &guaranteed)),
+            [r#"spec: Invalid value: "": Pod QOS Class may not change as a result of resizing"#]
+        );
+        let mirror = pod(
+            json!({"kubernetes.io/config.mirror": "x"}),
+            Value::Null,
+            json!([]),
+        );
+        assert_eq!(
+            msgs(&validate_pod_resize(&mirror, &mirror)),
+            [": Forbidden: static pods cannot be resized"]
+        );
+        let windows = pod(json!({}), json!({"name": "windows"}), json!([]));
+        assert_eq!(
+            msgs(&validate_pod_resize(&windows, &windows)),
+            [": Forbidden: windows pods cannot be resized"]
+        );
     }
 
     const SUBDOMAIN_ERR: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
