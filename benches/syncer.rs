@@ -18,26 +18,58 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use support::{Spawned, client, json_req, median, spawn_vkube};
 
-/// Pods in a list answer whose phase is `Running`.
-fn running(text: &str) -> Result<usize> {
-    #[derive(serde::Deserialize)]
-    struct Status {
-        phase: Option<String>,
+/// Watches the pods of `ns` labelled `selector` from resourceVersion `from` until `want` of
+/// them are `Running`, as `kubectl rollout status` follows a rollout (a watch, not repeated
+/// lists that would load the server under test); returns when that happened.
+async fn watch_running(
+    client: &kube::Client,
+    ns: &str,
+    selector: &str,
+    from: String,
+    want: usize,
+) -> Result<Instant> {
+    use futures::TryStreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, WatchEvent, WatchParams};
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let mut running: std::collections::HashMap<String, bool> = Default::default();
+    let mut version = from;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        if Instant::now() > deadline {
+            bail!("{ns}: not all {want} pods Running after 15 minutes");
+        }
+        let params = WatchParams::default().labels(selector).timeout(60);
+        let mut events = Box::pin(api.watch(&params, &version).await?);
+        while let Some(ev) = events.try_next().await? {
+            let (pod, gone) = match ev {
+                WatchEvent::Added(p) | WatchEvent::Modified(p) => (p, false),
+                WatchEvent::Deleted(p) => (p, true),
+                WatchEvent::Bookmark(_) => continue,
+                WatchEvent::Error(e) => bail!("watching {ns}: {}", e.message),
+            };
+            if let Some(rv) = pod.metadata.resource_version.clone() {
+                version = rv;
+            }
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+            running.insert(name, !gone && phase == Some("Running"));
+            if running.values().filter(|r| **r).count() == want {
+                return Ok(Instant::now());
+            }
+        }
     }
-    #[derive(serde::Deserialize)]
-    struct Pod {
-        status: Option<Status>,
-    }
-    #[derive(serde::Deserialize)]
-    struct List {
-        items: Vec<Pod>,
-    }
-    let list: List = serde_json::from_str(text)?;
-    Ok(list
-        .items
-        .iter()
-        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .count())
+}
+
+/// The resourceVersion of the pod list of `ns` now (a watch from it misses nothing later).
+async fn pods_version(client: &kube::Client, ns: &str) -> Result<String> {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams};
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let list = api.list_metadata(&ListParams::default().limit(1)).await?;
+    list.metadata
+        .resource_version
+        .context("a pod list without resourceVersion")
 }
 
 async fn pods(client: &kube::Client, path: &str) -> Result<String> {
@@ -88,6 +120,7 @@ async fn run_once(
             "template": {"metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
     let list = format!("/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{name}");
+    let from = pods_version(client, ns).await?;
     let start = Instant::now();
     client
         .request_text(json_req(
@@ -97,11 +130,9 @@ async fn run_once(
         )?)
         .await
         .with_context(|| format!("create deployment {ns}/{name}"))?;
-    wait_until(client, &list, "all pods Running", |t| {
-        Ok(running(t)? == replicas)
-    })
-    .await?;
-    let took = start.elapsed();
+    let took = watch_running(client, ns, &format!("app={name}"), from, replicas)
+        .await?
+        .duration_since(start);
     client
         .request_text(json_req(
             "DELETE",

@@ -3,6 +3,9 @@
 use clap::Parser;
 use vkube::config::{self, Cli, Command, EXIT_BAD_CONFIG};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut sims = None;

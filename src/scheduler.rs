@@ -286,7 +286,6 @@ impl Scheduler {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let pods = store.list("pods", None, None, 0, &|_| true).items;
-        let mut used: HashMap<&str, (i64, i64, i64)> = HashMap::new();
         for o in &pods {
             let fresh = cache
                 .get(&o.uid)
@@ -296,19 +295,18 @@ impl Scheduler {
                 cache.insert(o.uid.clone(), (o.resource_version, share));
             }
         }
-        // Forget pods that are gone, once they are a good part of the cache.
-        if cache.len() > pods.len() * 2 + 64 {
+        // Every stored pod has its entry now: any more are pods that are gone.
+        if cache.len() != pods.len() {
             let live: std::collections::HashSet<&str> =
                 pods.iter().map(|o| o.uid.as_str()).collect();
             cache.retain(|uid, _| live.contains(uid.as_str()));
         }
-        for o in &pods {
-            if let Some((_, Some((node, c, m)))) = cache.get(&o.uid) {
-                let e = used.entry(node.as_str()).or_default();
-                e.0 += c;
-                e.1 += m;
-                e.2 += 1;
-            }
+        let mut used: HashMap<&str, (i64, i64, i64)> = HashMap::new();
+        for (node, c, m) in cache.values().filter_map(|(_, share)| share.as_ref()) {
+            let e = used.entry(node.as_str()).or_default();
+            e.0 += c;
+            e.1 += m;
+            e.2 += 1;
         }
         used.into_iter()
             .map(|(node, u)| (node.to_string(), u))

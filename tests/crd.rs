@@ -66,12 +66,7 @@ spec:
 #[test]
 fn crds_serve_validate_prune_scale_and_go_away() {
     let s = Server::start();
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(CRD));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], CRD);
     wait_for(Duration::from_secs(5), "the CRD to be Established", || {
         let st = s.kubectl(&[
             "get",
@@ -82,12 +77,7 @@ fn crds_serve_validate_prune_scale_and_go_away() {
         ]);
         (String::from_utf8_lossy(&st.stdout) == "True").then_some(())
     });
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(TAB));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], TAB);
     // Printer columns and the short name.
     let table = s.kubectl_ok(&["get", "ct"]);
     let header: Vec<&str> = table

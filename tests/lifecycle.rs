@@ -498,12 +498,7 @@ fn pod_status_writes_take_status_labels_and_annotations_only() {
 fn pod_resize_changes_only_cpu_and_memory_within_the_qos_class() {
     let s = Server::start();
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: rz}\nspec:\n  containers:\n  - name: c\n    image: nginx\n    resources:\n      requests: {cpu: 100m, memory: 64Mi, ephemeral-storage: 1Gi}\n      limits: {cpu: 200m}\n";
-    let out = s.kubectl_stdin(&["create", "-f", "-"], Some(pod));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.kubectl_stdin_ok(&["create", "-f", "-"], pod);
     assert_eq!(
         jsonpath(&s, &["get", "pod", "rz"], "{.status.qosClass}"),
         "Burstable"

@@ -145,12 +145,7 @@ spec:
 #[test]
 fn stateful_and_daemon_sets_on_simulated_nodes() {
     let s = Server::start_sim(&["--nodes", "2"]);
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(STATEFUL_SET));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], STATEFUL_SET);
     s.kubectl_ok(&["rollout", "status", "sts/db", "--timeout=60s"]);
     let pods = s.kubectl_ok(&[
         "get",
@@ -215,12 +210,7 @@ fn stateful_and_daemon_sets_on_simulated_nodes() {
     assert_eq!(claims, "data-db-0 data-db-1 data-db-2");
 
     // A DaemonSet puts one pod on each node.
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], Some(DAEMON_SET));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.kubectl_stdin_ok(&["apply", "-f", "-"], DAEMON_SET);
     s.kubectl_ok(&["rollout", "status", "ds/agent", "--timeout=60s"]);
     let nodes = s.kubectl_ok(&[
         "get",

@@ -83,12 +83,7 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
     assert_eq!(label, "physical");
 
     // A Deployment's pods run physically, with physical IPs and node names.
-    let out = v.kubectl_stdin(&["apply", "-f", "-"], Some(APP));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    v.kubectl_stdin_ok(&["apply", "-f", "-"], APP);
     v.kubectl_ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
     let vpods = lines(&v.kubectl_ok(&[
         "get", "pods", "-l", "app=web", "-o",
@@ -351,24 +346,14 @@ subsets: [{addresses: [{ip: 192.0.2.10}], ports: [{port: 5432}]}]
 
     // A stray in the physical namespace carrying our label is swept.
     let stray = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: stray\n  namespace: tenant-a\n  labels: {vkube.io/managed-by: vk1}\nspec:\n  containers: [{name: c, image: busybox}]\n";
-    let out = physical.kubectl_stdin(&["create", "-f", "-"], Some(stray));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    physical.kubectl_stdin_ok(&["create", "-f", "-"], stray);
     wait_for(Duration::from_secs(20), "the stray to be deleted", || {
         let out = physical.kubectl(&["get", "pod", "-n", "tenant-a", "stray"]);
         (!out.status.success()).then_some(())
     });
 
     // A pod that tolerates an unreachable node for one second only.
-    let out = v.kubectl_stdin(&["apply", "-f", "-"], Some(FRAGILE));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    v.kubectl_stdin_ok(&["apply", "-f", "-"], FRAGILE);
     v.kubectl_ok(&["rollout", "status", "deploy/fragile", "--timeout=60s"]);
     let fragile = v.kubectl_ok(&[
         "get",
@@ -583,12 +568,7 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/physical-rbac.yaml"),
     )
     .expect("deploy/physical-rbac.yaml");
-    let out = physical.kubectl_stdin(&["apply", "-f", "-"], Some(&rbac));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    physical.kubectl_stdin_ok(&["apply", "-f", "-"], &rbac);
     let token = physical
         .kubectl_ok(&[
             "create",
@@ -640,13 +620,8 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
         "settings",
         "--from-literal=mode=fast",
     ]);
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}]\n";
-    let out = v.kubectl_stdin(&["create", "-f", "-"], Some(pod));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    resources: {requests: {cpu: 100m, memory: 32Mi}}\n    env: [{name: MODE, valueFrom: {configMapKeyRef: {name: settings, key: mode}}}]\n";
+    v.kubectl_stdin_ok(&["create", "-f", "-"], pod);
     wait_for(
         Duration::from_secs(60),
         "the pod Running through the restricted syncer",
