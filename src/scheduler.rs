@@ -269,48 +269,96 @@ pub fn schedule_with_usage<N: Borrow<Value>>(
 /// The scheduler: binds each unbound pod with [`schedule`].
 #[derive(Default)]
 pub struct Scheduler {
-    /// Each pod's share of its node (or `None` while unbound or once finished), by uid, with
-    /// the resourceVersion it was read at: a scheduling decision sums every pod, and a burst
-    /// of N pods would otherwise parse N² of them.
-    usage: std::sync::Mutex<HashMap<String, PodShare>>,
+    usage: std::sync::Mutex<UsageCache>,
 }
 
-/// A pod's resourceVersion, and its node with the CPU and memory it requests there.
+/// A pod's resourceVersion, and its node with the CPU and memory it requests there (`None`
+/// while unbound or once finished).
 type PodShare = (u64, Option<(String, i64, i64)>);
 
+/// The nodes' usage, kept in step with the store's event window: a scheduling decision
+/// catches up on the pods changed since the one before instead of reading every pod (a burst
+/// of N pods would otherwise cost N² reads). Rebuilt from the store when the window has
+/// moved past it.
+#[derive(Default)]
+struct UsageCache {
+    /// The store revision it reflects; `None` until first built.
+    revision: Option<u64>,
+    /// Each pod's share, by uid.
+    shares: HashMap<String, PodShare>,
+    /// The shares summed per node.
+    totals: NodeUsage,
+}
+
+impl UsageCache {
+    fn add(&mut self, share: &Option<(String, i64, i64)>, sign: i64) {
+        if let Some((node, c, m)) = share {
+            let t = self.totals.entry(node.clone()).or_default();
+            t.0 += sign * c;
+            t.1 += sign * m;
+            t.2 += sign;
+        }
+    }
+
+    /// Records the pod `uid` at resourceVersion `rv` (older news than what it holds is
+    /// ignored).
+    fn set(&mut self, uid: &str, rv: u64, json: &[u8]) {
+        let old = match self.shares.get(uid) {
+            Some((at, _)) if *at > rv => return,
+            Some((_, share)) => share.clone(),
+            None => None,
+        };
+        let share = usage_view(json).as_ref().and_then(share_of);
+        self.add(&old, -1);
+        self.add(&share, 1);
+        self.shares.insert(uid.to_string(), (rv, share));
+    }
+
+    fn remove(&mut self, uid: &str) {
+        if let Some((_, share)) = self.shares.remove(uid) {
+            self.add(&share, -1);
+        }
+    }
+
+    fn rebuild(&mut self, store: &Store) {
+        // The revision first: what the list shows is at least as new, and replaying events
+        // after it again is harmless.
+        let revision = store.hub().revision();
+        self.shares.clear();
+        self.totals.clear();
+        for o in store.list("pods", None, None, 0, &|_| true).items {
+            self.set(&o.uid, o.resource_version, &o.json);
+        }
+        self.revision = Some(revision);
+    }
+
+    /// Brings the cache to the store's latest published revision.
+    fn catch_up(&mut self, store: &Store) {
+        let Some(from) = self.revision else {
+            return self.rebuild(store);
+        };
+        let Ok((events, revision)) = store.hub().since(from) else {
+            return self.rebuild(store);
+        };
+        for ev in events.iter().filter(|e| &*e.resource == "pods") {
+            match ev.kind {
+                crate::store::EventType::Deleted => self.remove(&ev.object.uid),
+                _ => self.set(&ev.object.uid, ev.object.resource_version, &ev.object.json),
+            }
+        }
+        self.revision = Some(revision);
+    }
+}
+
 impl Scheduler {
-    /// The usage of every node, parsing only the pods changed since the last call.
+    /// The usage of every node now.
     fn usage(&self, store: &Store) -> NodeUsage {
         let mut cache = self
             .usage
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let pods = store.list("pods", None, None, 0, &|_| true).items;
-        for o in &pods {
-            let fresh = cache
-                .get(&o.uid)
-                .is_some_and(|(rv, _)| *rv == o.resource_version);
-            if !fresh {
-                let share = usage_view(&o.json).as_ref().and_then(share_of);
-                cache.insert(o.uid.clone(), (o.resource_version, share));
-            }
-        }
-        // Every stored pod has its entry now: any more are pods that are gone.
-        if cache.len() != pods.len() {
-            let live: std::collections::HashSet<&str> =
-                pods.iter().map(|o| o.uid.as_str()).collect();
-            cache.retain(|uid, _| live.contains(uid.as_str()));
-        }
-        let mut used: HashMap<&str, (i64, i64, i64)> = HashMap::new();
-        for (node, c, m) in cache.values().filter_map(|(_, share)| share.as_ref()) {
-            let e = used.entry(node.as_str()).or_default();
-            e.0 += c;
-            e.1 += m;
-            e.2 += 1;
-        }
-        used.into_iter()
-            .map(|(node, u)| (node.to_string(), u))
-            .collect()
+        cache.catch_up(store);
+        cache.totals.clone()
     }
 }
 
@@ -426,6 +474,107 @@ impl Controller for Scheduler {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The usage cache follows binds, finishes and deletions through the event window, and
+    /// rebuilds from the store once the window has moved past it.
+    #[test]
+    fn usage_follows_the_store() {
+        use crate::store::{ApplyEntry, Command, Key, Precondition};
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A window of 4 events: a burst of other writes makes the cache rebuild.
+        let store = Store::open(dir.path(), 4).expect("store");
+        let mut index = 0;
+        let mut apply = |command: Command| {
+            index += 1;
+            store
+                .apply_batch(
+                    vec![ApplyEntry {
+                        index,
+                        command: Some(command),
+                    }],
+                    vec![],
+                )
+                .expect("apply");
+        };
+        let key = |resource: &str, ns: &str, name: &str| Key {
+            resource: resource.into(),
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        let bytes = |v: Value| bytes::Bytes::from(serde_json::to_vec(&v).expect("json"));
+        let stored_pod = |name: &str, node: &str, cpu: &str, phase: &str| {
+            let mut p = pod(name, node, cpu);
+            p["metadata"]["uid"] = json!(format!("uid-{name}"));
+            p["metadata"]["resourceVersion"] = json!(crate::store::RV_MARKER);
+            p["status"] = json!({"phase": phase});
+            bytes(p)
+        };
+        apply(Command::Create {
+            key: key("namespaces", "", "default"),
+            object: bytes(json!({"metadata": {"name": "default", "uid": "ns"}})),
+        });
+        apply(Command::Create {
+            key: key("pods", "default", "a"),
+            object: stored_pod("a", "n1", "500m", "Running"),
+        });
+        apply(Command::Create {
+            key: key("pods", "default", "b"),
+            object: stored_pod("b", "", "250m", "Pending"),
+        });
+        let s = Scheduler::default();
+        let used = |s: &Scheduler| {
+            let mut u: Vec<_> = s
+                .usage(&store)
+                .into_iter()
+                .filter(|(_, u)| u.2 > 0)
+                .collect();
+            u.sort();
+            u
+        };
+        assert_eq!(used(&s), [("n1".to_string(), (500, 0, 1))]);
+        let rv = |name: &str| {
+            store
+                .get("pods", "default", name)
+                .expect("pod")
+                .resource_version
+        };
+        apply(Command::Update {
+            key: key("pods", "default", "b"),
+            expected_rv: rv("b"),
+            object: stored_pod("b", "n2", "250m", "Running"),
+        });
+        assert_eq!(
+            used(&s),
+            [
+                ("n1".to_string(), (500, 0, 1)),
+                ("n2".to_string(), (250, 0, 1))
+            ]
+        );
+        apply(Command::Update {
+            key: key("pods", "default", "a"),
+            expected_rv: rv("a"),
+            object: stored_pod("a", "n1", "500m", "Succeeded"),
+        });
+        assert_eq!(used(&s), [("n2".to_string(), (250, 0, 1))]);
+        // Past the window: the cache rebuilds and still sees the deletion.
+        apply(Command::Delete {
+            key: key("pods", "default", "b"),
+            precondition: Precondition::default(),
+        });
+        for i in 0..6 {
+            apply(Command::Create {
+                key: key("configmaps", "default", &format!("c{i}")),
+                object: bytes(
+                    json!({"metadata": {"name": format!("c{i}"), "uid": format!("c{i}")}}),
+                ),
+            });
+        }
+        apply(Command::Create {
+            key: key("pods", "default", "c"),
+            object: stored_pod("c", "n1", "100m", "Running"),
+        });
+        assert_eq!(used(&s), [("n1".to_string(), (100, 0, 1))]);
+    }
 
     fn node(name: &str, cpu: &str, pods: &str) -> Value {
         json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},

@@ -152,6 +152,19 @@ impl WatchHub {
         self.lock().revision
     }
 
+    /// The events after revision `from` still in the window, in order, and the revision they
+    /// bring a reader to (for readers that catch up now and then instead of watching).
+    pub fn since(&self, from: u64) -> Result<(Vec<Arc<WatchEvent>>, u64), TooOld> {
+        let w = self.lock();
+        if from < w.complete_after {
+            return Err(TooOld {
+                oldest: w.complete_after,
+            });
+        }
+        let first = w.events.partition_point(|e| e.revision <= from);
+        Ok((w.events.range(first..).cloned().collect(), w.revision))
+    }
+
     /// Starts a watch from `from` (events with a revision above it), or from now (`None`).
     pub fn subscribe(&self, from: Option<u64>) -> Result<WatchStart, TooOld> {
         let w = self.lock();
