@@ -479,27 +479,15 @@ mod tests {
     /// rebuilds from the store once the window has moved past it.
     #[test]
     fn usage_follows_the_store() {
-        use crate::store::{ApplyEntry, Command, Key, Precondition};
+        use crate::store::testing::key;
+        use crate::store::{Command, Precondition};
         let dir = tempfile::tempdir().expect("tempdir");
         // A window of 4 events: a burst of other writes makes the cache rebuild.
         let store = Store::open(dir.path(), 4).expect("store");
         let mut index = 0;
         let mut apply = |command: Command| {
             index += 1;
-            store
-                .apply_batch(
-                    vec![ApplyEntry {
-                        index,
-                        command: Some(command),
-                    }],
-                    vec![],
-                )
-                .expect("apply");
-        };
-        let key = |resource: &str, ns: &str, name: &str| Key {
-            resource: resource.into(),
-            namespace: ns.into(),
-            name: name.into(),
+            crate::store::testing::apply(&store, index, command);
         };
         let bytes = |v: Value| bytes::Bytes::from(serde_json::to_vec(&v).expect("json"));
         let stored_pod = |name: &str, node: &str, cpu: &str, phase: &str| {

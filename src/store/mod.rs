@@ -728,6 +728,34 @@ fn apply_one(
     }
 }
 
+/// Helpers for tests that drive a store directly.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{ApplyEntry, Command, CommandResult, Key, Store};
+
+    pub(crate) fn key(resource: &str, ns: &str, name: &str) -> Key {
+        Key {
+            resource: resource.into(),
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    /// Applies `command` as log entry `index`.
+    pub(crate) fn apply(store: &Store, index: u64, command: Command) -> CommandResult {
+        store
+            .apply_batch(
+                vec![ApplyEntry {
+                    index,
+                    command: Some(command),
+                }],
+                vec![],
+            )
+            .expect("apply")
+            .remove(0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -746,26 +774,7 @@ mod tests {
         )
     }
 
-    fn key(resource: &str, ns: &str, name: &str) -> Key {
-        Key {
-            resource: resource.into(),
-            namespace: ns.into(),
-            name: name.into(),
-        }
-    }
-
-    fn apply(store: &Store, index: u64, command: Command) -> CommandResult {
-        store
-            .apply_batch(
-                vec![ApplyEntry {
-                    index,
-                    command: Some(command),
-                }],
-                vec![],
-            )
-            .expect("apply")
-            .remove(0)
-    }
+    use super::testing::{apply, key};
 
     fn ns(name: &str) -> Command {
         Command::Create {
