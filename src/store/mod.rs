@@ -135,8 +135,11 @@ impl StoredObject {
             return v;
         }
         let v = Arc::new(self.parse());
+        // Checked under the lock `supersede` takes after setting the flag: a parse finishing
+        // as a newer version lands is not kept.
+        let mut slot = self.cache_slot();
         if !self.parsed.superseded.load(Ordering::Acquire) {
-            *self.cache_slot() = Some(v.clone());
+            *slot = Some(v.clone());
         }
         v
     }
