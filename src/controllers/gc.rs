@@ -29,6 +29,7 @@
 //! Every object gets at most one Update per plan (edits are merged), so the resourceVersion
 //! precondition of one write cannot be broken by another write of the same plan.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
@@ -126,9 +127,10 @@ pub struct OwnerIndex {
 impl OwnerIndex {
     /// Indexes `objects` (their `apiVersion`/`kind` fields, when present, teach the index which
     /// kinds are namespaced).
-    pub fn build(objects: &[(Kind, Value)]) -> OwnerIndex {
+    pub fn build<V: Borrow<Value>>(objects: &[(Kind, V)]) -> OwnerIndex {
         let mut index = OwnerIndex::default();
         for (k, obj) in objects {
+            let obj: &Value = obj.borrow();
             let uid = meta_str(obj, "uid");
             let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
             let namespace = meta_str(obj, "namespace");
@@ -208,13 +210,14 @@ struct Edit {
 ///
 /// Order: Updates releasing or unblocking dependents, then Deletes, then Updates removing
 /// owners' `orphan`/`foregroundDeletion` finalizers.
-pub fn dependents_to_delete(
+pub fn dependents_to_delete<V: Borrow<Value>>(
     owner_state: &dyn Fn(&str, &OwnerRef) -> OwnerState,
-    objects: &[(Kind, Value)],
+    objects: &[(Kind, V)],
 ) -> Vec<Action> {
     // uid → indexes of objects referring to it.
     let mut dependents: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, (_, obj)) in objects.iter().enumerate() {
+        let obj: &Value = obj.borrow();
         for r in obj
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
@@ -232,6 +235,7 @@ pub fn dependents_to_delete(
     let mut edits: HashMap<usize, Edit> = HashMap::new();
     let mut deletes: Vec<Action> = Vec::new();
     for (i, (kind, obj)) in objects.iter().enumerate() {
+        let obj: &Value = obj.borrow();
         let namespace = meta_str(obj, "namespace");
         let uid = meta_str(obj, "uid");
 
@@ -240,7 +244,7 @@ pub fn dependents_to_delete(
             let fins = finalizers(obj);
             if fins.iter().any(|f| f == FOREGROUND_FINALIZER) {
                 let blocked = dependents.get(uid).into_iter().flatten().any(|&d| {
-                    OwnerRef::of(&objects[d].1)
+                    OwnerRef::of(objects[d].1.borrow())
                         .iter()
                         .any(|r| r.uid == uid && r.block_owner_deletion)
                 });
@@ -310,7 +314,7 @@ pub fn dependents_to_delete(
         } else if !waiting.is_empty() && !own_dependents.is_empty() {
             if own_dependents
                 .iter()
-                .any(|&d| deleting_dependents(&objects[d].1))
+                .any(|&d| deleting_dependents(objects[d].1.borrow()))
             {
                 edits.entry(i).or_default().unblock = true;
             }
@@ -335,6 +339,7 @@ pub fn dependents_to_delete(
     for i in indexes {
         let Some(edit) = edits.get(&i) else { continue };
         let (kind, obj) = &objects[i];
+        let obj: &Value = obj.borrow();
         let Some(updated) = apply_edit(obj, edit) else {
             continue;
         };

@@ -147,7 +147,8 @@ impl Controller for GarbageCollector {
     }
 
     fn reconcile(&self, store: &Store, _key: &ObjKey, _now: jiff::Timestamp) -> Plan {
-        let mut objects: Vec<(Kind, Value)> = Vec::new();
+        // Objects with owners or being deleted whole (shared parses); the rest only as owners.
+        let mut objects: Vec<(Kind, Arc<Value>)> = Vec::new();
         let mut referenced = std::collections::HashSet::new();
         for def in self.app.registry.stored() {
             let kind = kind_of(&def);
@@ -157,26 +158,21 @@ impl Controller for GarbageCollector {
                 .items
             {
                 if o.deleting || contains(&o.json, b"\"ownerReferences\"") {
-                    let v = o.value();
-                    for r in v
-                        .pointer("/metadata/ownerReferences")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(uid) = r.get("uid").and_then(Value::as_str) {
-                            referenced.insert(uid.to_string());
-                        }
-                    }
-                    objects.push((kind.clone(), v));
+                    referenced.extend(
+                        o.owners
+                            .iter()
+                            .filter(|r| !r.uid.is_empty())
+                            .map(|r| r.uid.clone()),
+                    );
+                    objects.push((kind.clone(), o.parsed()));
                 } else {
                     objects.push((
                         kind.clone(),
-                        serde_json::json!({
+                        Arc::new(serde_json::json!({
                             "apiVersion": api_version,
                             "kind": def.kind,
                             "metadata": {"name": o.name, "namespace": o.namespace, "uid": o.uid},
-                        }),
+                        })),
                     ));
                 }
             }
