@@ -2620,19 +2620,14 @@ pub fn validate_pod_resize(old: &Value, new: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
     validate_pod_spec(&mut errs, new.get("spec"), "spec", true);
     let empty = Map::new();
-    let spec_of = |p: &'_ Value| -> Map<String, Value> {
-        p.get("spec")
-            .and_then(Value::as_object)
-            .unwrap_or(&empty)
-            .clone()
-    };
-    let (old_spec, new_spec) = (spec_of(old), spec_of(new));
+    let old_spec = old.get("spec").and_then(Value::as_object).unwrap_or(&empty);
+    let new_spec = new.get("spec").and_then(Value::as_object).unwrap_or(&empty);
     let old_qos = old
         .pointer("/status/qosClass")
         .and_then(Value::as_str)
         .filter(|q| !q.is_empty())
-        .unwrap_or_else(|| super::defaults::qos_class(&old_spec));
-    if old_qos != super::defaults::qos_class(&new_spec) {
+        .unwrap_or_else(|| super::defaults::qos_class(old_spec));
+    if old_qos != super::defaults::qos_class(new_spec) {
         let shown = new
             .pointer("/status/qosClass")
             .cloned()
@@ -2660,8 +2655,8 @@ pub fn validate_pod_resize(old: &Value, new: &Value) -> Vec<FieldError> {
     };
     let mut only_cpu_memory = true;
     for list in ["initContainers", "containers"] {
-        let (olds, news) = (containers(&old_spec, list), containers(&new_spec, list));
-        for (ix, (o, n)) in olds.iter().zip(&news).enumerate() {
+        let (olds, news) = (containers(old_spec, list), containers(new_spec, list));
+        for (ix, (o, n)) in olds.iter().zip(news.iter()).enumerate() {
             let sidecar = list == "initContainers"
                 && o.get("restartPolicy").and_then(Value::as_str) == Some("Always");
             if list == "initContainers" && !sidecar {

@@ -339,6 +339,16 @@ impl PhysicalApi {
         .await
     }
 
+    /// Creates `obj` unless a namesake exists (another pass, or an earlier life, made it):
+    /// whether this call created it.
+    async fn create_if_absent(&self, resource: &str, obj: &Value) -> Result<bool, SyncError> {
+        match self.create(resource, obj).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(409) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn replace(&self, resource: &str, name: &str, obj: &Value) -> Result<Value, SyncError> {
         self.call(
             Method::PUT,
@@ -1005,14 +1015,10 @@ impl Syncer {
                     let ppod = translate::translate_pod(v, &this.target, token)
                         .map_err(|e| SyncError::Translate(e, this.cluster.name.clone()))?;
                     work.push(Box::pin(async move {
-                        match this.api.create("pods", &ppod).await {
-                            Ok(_) => {
-                                tracing::info!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %this.cluster.name, "created physical pod");
-                                Ok(())
-                            }
-                            Err(e) if e.code() == Some(409) => Ok(()),
-                            Err(e) => Err(e),
+                        if this.api.create_if_absent("pods", &ppod).await? {
+                            tracing::info!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %this.cluster.name, "created physical pod");
                         }
+                        Ok(())
                     }));
                 }
                 Some(p) => {
@@ -1290,13 +1296,9 @@ impl Syncer {
                 let pname = meta(&desired, "name").to_string();
                 keep.insert(pname.clone());
                 match by_name.get(pname.as_str()) {
-                    None => match self.api.create(resource, &desired).await {
-                        Ok(_)
-                        | Err(SyncError::Call {
-                            code: Some(409), ..
-                        }) => {}
-                        Err(e) => return Err(e),
-                    },
+                    None => {
+                        self.api.create_if_absent(resource, &desired).await?;
+                    }
                     Some(cur) if content_differs(cur, &desired) => {
                         let mut next = desired.clone();
                         next["metadata"]["resourceVersion"] = cur
@@ -1357,13 +1359,10 @@ impl Syncer {
             let pname = meta(&desired, "name").to_string();
             match by_name.get(pname.as_str()) {
                 None => work.push(Box::pin(async move {
-                    match self.api.create(resource, &desired).await {
-                        Ok(_)
-                        | Err(SyncError::Call {
-                            code: Some(409), ..
-                        }) => Ok(()),
-                        Err(e) => Err(e),
-                    }
+                    self.api
+                        .create_if_absent(resource, &desired)
+                        .await
+                        .map(drop)
                 })),
                 Some(p) => {
                     let status = translate::virtual_claim_status(p);
@@ -1630,13 +1629,11 @@ impl Syncer {
             .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
         let pname = meta(&desired, "name").to_string();
         match current {
-            None => match self.api.create("endpoints", &desired).await {
-                Ok(_)
-                | Err(SyncError::Call {
-                    code: Some(409), ..
-                }) => Ok(()),
-                Err(e) => Err(e),
-            },
+            None => self
+                .api
+                .create_if_absent("endpoints", &desired)
+                .await
+                .map(drop),
             Some(cur) if cur.get("subsets") != desired.get("subsets") => {
                 let mut next = desired;
                 next["metadata"]["resourceVersion"] = cur
@@ -1739,13 +1736,7 @@ impl Syncer {
             let api = &self.api;
             match current {
                 None => work.push(Box::pin(async move {
-                    match api.create("secrets", &secret).await {
-                        Ok(_)
-                        | Err(SyncError::Call {
-                            code: Some(409), ..
-                        }) => Ok(()),
-                        Err(e) => Err(e),
-                    }
+                    api.create_if_absent("secrets", &secret).await.map(drop)
                 })),
                 Some(cur) => {
                     secret["metadata"]["resourceVersion"] = cur
