@@ -75,6 +75,8 @@
 use ring::digest;
 use serde_json::{Map, Value, json};
 
+use crate::controllers::replicaset::meta;
+
 pub const ANN_NAME: &str = "vkube.io/name";
 pub const ANN_NAMESPACE: &str = "vkube.io/namespace";
 pub const ANN_UID: &str = "vkube.io/uid";
@@ -739,15 +741,9 @@ const PVC_CONTROLLER_ANNOTATIONS: &[&str] = &[
 /// physical pod's name in its message replaced by the virtual one.
 pub fn virtual_event(physical: &Value, physical_pod: &str, vpod: (&str, &str, &str)) -> Value {
     let (vns, vname, vuid) = vpod;
-    let pname = physical
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let pname = meta(physical, "name");
     let suffix = pname.rsplit('.').next().unwrap_or(pname);
-    let pns = physical
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let pns = meta(physical, "namespace");
     let message = physical
         .get("message")
         .and_then(Value::as_str)
