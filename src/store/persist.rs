@@ -1,11 +1,17 @@
 //! The state machine's redb file: objects, the revision and the Raft module's metadata.
 //!
-//! Batches are committed without fsync (`Durability::None`): the Raft log is the durable
-//! record, and after a crash the state machine reopens at its last durable commit and the log
-//! tail is applied again. [`StateDb::sync`] (called before a snapshot lets the log be purged)
-//! makes everything durable.
+//! The Raft log is the durable record: after a crash the state machine reopens at its last
+//! durable commit and the log tail is applied again. So applied batches are not committed one
+//! by one: they are merged into a pending set (the last write per key wins, with the newest
+//! revision and Raft metadata) and written in one transaction when the set grows large
+//! (without fsync, `Durability::None`), or when [`StateDb::sync`] (called before a snapshot lets
+//! the log be purged) makes everything durable. A non-durable redb commit is not on disk until
+//! a durable one follows, so writing later changes nothing a crash could observe; it only
+//! turns one copy-on-write commit per batch into one per few thousand objects.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -19,7 +25,21 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(super) struct StateDb {
     db: Database,
     path: PathBuf,
+    pending: Mutex<Pending>,
 }
+
+/// Applied writes not yet handed to redb.
+#[derive(Default)]
+struct Pending {
+    /// The newest value per encoded key; `None` deletes.
+    writes: HashMap<Vec<u8>, Option<Bytes>>,
+    /// The revision and Raft metadata of the newest merged batch, if any.
+    head: Option<(u64, Vec<u8>)>,
+}
+
+/// How many distinct keys may wait before they are written (without fsync). It bounds the
+/// memory the pending set holds on to; the values share the store's bytes.
+const PENDING_KEYS: usize = 4096;
 
 pub(super) struct Loaded {
     pub objects: Vec<(Key, Bytes)>,
@@ -65,6 +85,7 @@ impl StateDb {
         let me = StateDb {
             db,
             path: path.to_path_buf(),
+            pending: Mutex::default(),
         };
         // Create the tables so that reads of a fresh database work.
         let mut txn = me.db.begin_write().map_err(|e| me.err(e))?;
@@ -117,19 +138,39 @@ impl StateDb {
         })
     }
 
+    /// Records an applied batch: its writes (`None` deletes), the revision after it and the
+    /// Raft metadata. Written to redb with later batches, see the module docs.
     pub fn write_batch(
         &self,
         writes: &[(Key, Option<Bytes>)],
         revision: u64,
         raft_meta: &[u8],
     ) -> Result<(), StoreError> {
+        let mut pending = self.lock_pending();
+        for (key, json) in writes {
+            pending.writes.insert(db_key(key), json.clone());
+        }
+        pending.head = Some((revision, raft_meta.to_vec()));
+        if pending.writes.len() >= PENDING_KEYS {
+            self.flush(&mut pending, Durability::None)?;
+        }
+        Ok(())
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes the pending set in one transaction of the given durability; an empty set still
+    /// commits, so a durable flush makes every earlier commit durable.
+    fn flush(&self, pending: &mut Pending, durability: Durability) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::None)
-            .map_err(|e| self.err(e))?;
+        txn.set_durability(durability).map_err(|e| self.err(e))?;
         {
             let mut objects = txn.open_table(OBJECTS).map_err(|e| self.err(e))?;
-            for (key, json) in writes {
-                let k = db_key(key);
+            for (k, json) in &pending.writes {
                 match json {
                     Some(j) => {
                         objects
@@ -141,12 +182,17 @@ impl StateDb {
                     }
                 }
             }
-            let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
-            meta.insert("revision", revision.to_be_bytes().as_slice())
-                .map_err(|e| self.err(e))?;
-            meta.insert("raft", raft_meta).map_err(|e| self.err(e))?;
+            if let Some((revision, raft_meta)) = &pending.head {
+                let mut meta = txn.open_table(META).map_err(|e| self.err(e))?;
+                meta.insert("revision", revision.to_be_bytes().as_slice())
+                    .map_err(|e| self.err(e))?;
+                meta.insert("raft", raft_meta.as_slice())
+                    .map_err(|e| self.err(e))?;
+            }
         }
-        txn.commit().map_err(|e| self.err(e))
+        txn.commit().map_err(|e| self.err(e))?;
+        *pending = Pending::default();
+        Ok(())
     }
 
     pub fn replace_all(
@@ -155,6 +201,8 @@ impl StateDb {
         revision: u64,
         raft_meta: &[u8],
     ) -> Result<(), StoreError> {
+        let mut pending = self.lock_pending();
+        *pending = Pending::default();
         let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| self.err(e))?;
@@ -174,11 +222,64 @@ impl StateDb {
         txn.commit().map_err(|e| self.err(e))
     }
 
-    /// An empty durable commit makes every earlier non-durable commit durable.
+    /// Writes what is pending and makes it, with every earlier commit, durable.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.err(e))?;
-        txn.commit().map_err(|e| self.err(e))
+        let mut pending = self.lock_pending();
+        self.flush(&mut pending, Durability::Immediate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Key {
+        Key {
+            resource: "configmaps".into(),
+            namespace: "a".into(),
+            name: name.into(),
+        }
+    }
+
+    fn names(db: &StateDb) -> Vec<String> {
+        let mut out: Vec<String> = db
+            .load()
+            .expect("load")
+            .objects
+            .into_iter()
+            .map(|(k, _)| k.name)
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn batches_wait_until_sync_or_the_pending_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = StateDb::open(&dir.path().join("state.redb")).expect("open");
+        let put = |name: &str| (key(name), Some(Bytes::from_static(b"{}")));
+        db.write_batch(&[put("x"), put("y")], 2, b"m2")
+            .expect("write");
+        db.write_batch(&[(key("y"), None)], 3, b"m3")
+            .expect("write");
+        assert!(names(&db).is_empty(), "nothing is written before sync");
+        db.sync().expect("sync");
+        let loaded = db.load().expect("load");
+        assert_eq!(names(&db), ["x"], "the later delete of y wins");
+        assert_eq!(
+            (loaded.revision, loaded.raft_meta.as_deref()),
+            (3, Some(&b"m3"[..]))
+        );
+
+        let many: Vec<_> = (0..PENDING_KEYS)
+            .map(|i| put(&format!("k{i:05}")))
+            .collect();
+        db.write_batch(&many, 4, b"m4").expect("write");
+        assert_eq!(
+            names(&db).len(),
+            PENDING_KEYS + 1,
+            "a full pending set is written"
+        );
+        assert_eq!(db.load().expect("load").revision, 4);
     }
 }
