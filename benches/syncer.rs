@@ -6,7 +6,10 @@
 //! `cargo bench --bench syncer` starts `vkube sim` and a vkube wired to it (release build).
 //! `-- --physical KUBECONFIG --virtual KUBECONFIG` measures existing clusters instead (the
 //! virtual cluster must run its pods in that physical cluster). `--replicas N[,N…]`
-//! (100,1000), `--runs N` (3; direct and through vkube alternate).
+//! (100,1000), `--runs N` (3; direct and through vkube alternate). With its own pair it also
+//! reports the CPU time both processes used from the Deployment's creation until all pods ran
+//! (medians): the through path is CPU-bound on a small machine where direct is not, so this
+//! shows where the time goes.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -114,13 +117,15 @@ async fn run_once(
     name: &str,
     replicas: usize,
     physical: Option<(&kube::Client, &str)>,
-) -> Result<Duration> {
+    cpu: &dyn Fn() -> Option<Duration>,
+) -> Result<(Duration, Option<Duration>)> {
     let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
     let list = format!("/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{name}");
     let from = pods_version(client, ns).await?;
+    let cpu_before = cpu();
     let start = Instant::now();
     client
         .request_text(json_req(
@@ -133,6 +138,7 @@ async fn run_once(
     let took = watch_running(client, ns, &format!("app={name}"), from, replicas)
         .await?
         .duration_since(start);
+    let cpu_used = cpu().zip(cpu_before).map(|(after, before)| after - before);
     client
         .request_text(json_req(
             "DELETE",
@@ -150,7 +156,7 @@ async fn run_once(
         })
         .await?;
     }
-    Ok(took)
+    Ok((took, cpu_used))
 }
 
 fn main() -> Result<()> {
@@ -223,23 +229,34 @@ fn main() -> Result<()> {
         let physical_copies = "/api/v1/pods?labelSelector=vkube.io%2Fmanaged-by";
         println!("vkube syncer bench: runs={runs} (medians; through vkube / direct)");
         println!(
-            "{:>8} {:>12} {:>14} {:>7}   runs direct | through (s)",
-            "replicas", "direct s", "through s", "ratio"
+            "{:>8} {:>12} {:>14} {:>7} {:>13} {:>14}   runs direct | through (s)",
+            "replicas", "direct s", "through s", "ratio", "direct cpu s", "through cpu s"
         );
+        // CPU time of both processes, when this bench started them.
+        let cpu = || -> Option<Duration> {
+            match own.as_slice() {
+                [] => None,
+                procs => procs.iter().map(Spawned::cpu).sum(),
+            }
+        };
         for &n in &sizes {
             let (mut direct, mut through) = (Vec::new(), Vec::new());
+            let (mut direct_cpu, mut through_cpu) = (Vec::new(), Vec::new());
             for run in 0..runs {
-                direct.push(run_once(&p, pns, &format!("d{n}-{run}"), n, None).await?);
-                through.push(
-                    run_once(
-                        &v,
-                        vns,
-                        &format!("v{n}-{run}"),
-                        n,
-                        Some((&p, physical_copies)),
-                    )
-                    .await?,
-                );
+                let (took, used) = run_once(&p, pns, &format!("d{n}-{run}"), n, None, &cpu).await?;
+                direct.push(took);
+                direct_cpu.extend(used);
+                let (took, used) = run_once(
+                    &v,
+                    vns,
+                    &format!("v{n}-{run}"),
+                    n,
+                    Some((&p, physical_copies)),
+                    &cpu,
+                )
+                .await?;
+                through.push(took);
+                through_cpu.extend(used);
             }
             let fmt = |v: &[Duration]| {
                 v.iter()
@@ -247,14 +264,23 @@ fn main() -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
+            let cpu_median = |v: &mut Vec<Duration>| {
+                if v.is_empty() {
+                    "-".to_string()
+                } else {
+                    format!("{:.2}", median(v).as_secs_f64())
+                }
+            };
             let (rd, rt) = (fmt(&direct), fmt(&through));
             let (md, mt) = (median(&mut direct), median(&mut through));
             println!(
-                "{:>8} {:>12.2} {:>14.2} {:>7.2}   {rd} | {rt}",
+                "{:>8} {:>12.2} {:>14.2} {:>7.2} {:>13} {:>14}   {rd} | {rt}",
                 n,
                 md.as_secs_f64(),
                 mt.as_secs_f64(),
-                mt.as_secs_f64() / md.as_secs_f64()
+                mt.as_secs_f64() / md.as_secs_f64(),
+                cpu_median(&mut direct_cpu),
+                cpu_median(&mut through_cpu),
             );
         }
         Ok::<_, anyhow::Error>(())

@@ -28,6 +28,18 @@ impl Spawned {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// CPU time (user + system) the process has used so far, from `/proc/<pid>/stat`.
+    #[allow(dead_code)] // not every bench reports CPU
+    pub fn cpu(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th
+        // of the line, in clock ticks (USER_HZ, 100 on Linux).
+        let rest = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 10))
+    }
 }
 
 /// Starts `vkube <args>` on a free loopback port with a fresh data dir; returns once the
