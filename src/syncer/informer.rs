@@ -6,8 +6,12 @@
 //! what this virtual cluster wrote there. It is a hint, never the authority: creates that
 //! race it get 409 and deletes carry a uid precondition. While it is not synced (first list
 //! pending, or a list failed) [`Informer::snapshot`] is `None` and the pass lists itself.
+//!
+//! A tracking informer (the pods one) also remembers which objects changed since
+//! [`Informer::take_changed`] was last called and wakes [`Informer::wake`], so pod status can
+//! be copied up as soon as it changes, not at the next pass.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -27,20 +31,48 @@ const RETRY: Duration = Duration::from_millis(500);
 pub struct Informer {
     resource: &'static str,
     state: Mutex<State>,
+    tracking: bool,
+    /// Notified on every change a tracking informer records.
+    pub wake: Notify,
 }
 
 #[derive(Default)]
 struct State {
     synced: bool,
     objects: HashMap<String, Arc<Value>>,
+    /// Names added or modified since the last `take_changed` (tracking informers only;
+    /// bounded by the cached objects' names).
+    changed: HashSet<String>,
 }
 
 impl Informer {
     pub fn new(resource: &'static str) -> Arc<Informer> {
+        Self::with_tracking(resource, false)
+    }
+
+    /// An informer that also records which objects changed (see the module docs).
+    pub fn tracking(resource: &'static str) -> Arc<Informer> {
+        Self::with_tracking(resource, true)
+    }
+
+    fn with_tracking(resource: &'static str, tracking: bool) -> Arc<Informer> {
         Arc::new(Informer {
             resource,
             state: Mutex::new(State::default()),
+            tracking,
+            wake: Notify::new(),
         })
+    }
+
+    /// The current objects that were added or modified since the last call (a relist counts
+    /// as a change of everything). Always empty for an informer that does not track.
+    pub fn take_changed(&self) -> Vec<Arc<Value>> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let names = std::mem::take(&mut state.changed);
+        names
+            .iter()
+            .filter_map(|n| state.objects.get(n).cloned())
+            .collect()
     }
 
     /// The cached objects, or `None` until the cache is synced.
@@ -58,6 +90,10 @@ impl Informer {
             .map(|o| (name_of(&o).to_string(), Arc::new(o)))
             .collect();
         state.synced = true;
+        if self.tracking {
+            state.changed = state.objects.keys().cloned().collect();
+            self.wake.notify_one();
+        }
     }
 
     /// Until the next successful list, [`Informer::snapshot`] is `None`.
@@ -73,10 +109,17 @@ impl Informer {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         match event {
             kube::api::WatchEvent::Added(o) | kube::api::WatchEvent::Modified(o) => {
-                state.objects.insert(name_of(&o).to_string(), Arc::new(o));
+                let name = name_of(&o).to_string();
+                if self.tracking {
+                    state.changed.insert(name.clone());
+                    self.wake.notify_one();
+                }
+                state.objects.insert(name, Arc::new(o));
             }
             kube::api::WatchEvent::Deleted(o) => {
-                state.objects.remove(name_of(&o));
+                let name = name_of(&o);
+                state.changed.remove(name);
+                state.objects.remove(name);
             }
             kube::api::WatchEvent::Bookmark(_) | kube::api::WatchEvent::Error(_) => {}
         }
@@ -205,5 +248,37 @@ mod tests {
             i.snapshot().is_none(),
             "a failed list makes passes list again"
         );
+        assert!(
+            i.take_changed().is_empty(),
+            "only tracking informers record changes"
+        );
+    }
+
+    #[test]
+    fn a_tracking_informer_hands_out_each_change_once() {
+        let i = Informer::tracking("pods");
+        let names = |v: Vec<Arc<Value>>| {
+            let mut n: Vec<String> = v.iter().map(|o| name_of(o).to_string()).collect();
+            n.sort();
+            n
+        };
+        i.replace(vec![obj("a", "1"), obj("b", "2")]);
+        assert_eq!(
+            names(i.take_changed()),
+            ["a", "b"],
+            "a list changes everything"
+        );
+        assert!(i.take_changed().is_empty());
+        i.apply(WatchEvent::Modified(obj("a", "3")));
+        i.apply(WatchEvent::Added(obj("c", "4")));
+        i.apply(WatchEvent::Modified(obj("c", "5")));
+        i.apply(WatchEvent::Deleted(obj("c", "6")));
+        let changed = i.take_changed();
+        assert_eq!(
+            names(changed.clone()),
+            ["a"],
+            "a deleted object is not handed out"
+        );
+        assert_eq!(changed[0]["metadata"]["resourceVersion"], "3");
     }
 }

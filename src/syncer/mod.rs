@@ -651,7 +651,10 @@ pub fn spawn(
             sole,
             informers: MANAGED
                 .iter()
-                .map(|r| (*r, informer::Informer::new(r)))
+                .map(|r| match *r {
+                    "pods" => (*r, informer::Informer::tracking(r)),
+                    _ => (*r, informer::Informer::new(r)),
+                })
                 .collect(),
             namespace_ok: false,
         };
@@ -659,6 +662,15 @@ pub fn spawn(
         // Passes run when something they sync changes, on either side, and every PASS_EVERY.
         let changed = Arc::new(Notify::new());
         tokio::spawn(watch_virtual(s.app.clone(), changed.clone(), stop.clone()));
+        if let Some(pods) = s.informers.get("pods") {
+            tokio::spawn(status_lane(
+                s.app.clone(),
+                pods.clone(),
+                s.cluster.name.clone(),
+                s.target.vcluster_id.clone(),
+                stop.clone(),
+            ));
+        }
         for (resource, informer) in &s.informers {
             tracing::debug!(resource, "watching physical objects");
             // Events carry no label of ours: all of the namespace's (it is vkube's).
@@ -705,6 +717,45 @@ async fn run_all(work: Vec<BoxFuture<'_, Result<(), SyncError>>>) -> Result<(), 
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// Copies physical pod status up as soon as the pods informer sees it change, so a pod's
+/// `Running` does not wait for the next pass; the passes still check every pod.
+async fn status_lane(
+    app: Arc<ApiState>,
+    pods: Arc<informer::Informer>,
+    node: String,
+    id: String,
+    stop: CancellationToken,
+) {
+    use futures::StreamExt;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = pods.wake.notified() => {}
+        }
+        let pairs: Vec<(Arc<Value>, Arc<Value>)> = pods
+            .take_changed()
+            .into_iter()
+            .filter_map(|p| {
+                let (ns, name, uid) = translate::virtual_key(&p, &id)?;
+                let v = app.store.get("pods", &ns, &name)?;
+                (v.uid == uid).then_some(())?;
+                let v = v.parsed();
+                let bound_here =
+                    v.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str());
+                (bound_here && !deleting(&v)).then_some((v, p))
+            })
+            .collect();
+        let app = &app;
+        futures::stream::iter(pairs)
+            .for_each_concurrent(CONCURRENT_CALLS, |(v, p)| async move {
+                if let Err(e) = status_up(app, &v, &p).await {
+                    tracing::debug!(error = %e, "pod status not copied up; the next pass retries");
+                }
+            })
+            .await;
+    }
 }
 
 /// Wakes the syncer on every virtual change to what it syncs (pods, the ConfigMaps and
@@ -1031,7 +1082,7 @@ impl Syncer {
                     }
                     work.push(Box::pin(async move {
                         let spec_settled = this.sync_spec(v, p).await?;
-                        let status_settled = this.sync_up(v, p).await?;
+                        let status_settled = status_up(&this.app, v, p).await?;
                         if spec_settled && status_settled {
                             settled
                                 .lock()
@@ -1232,39 +1283,6 @@ impl Syncer {
             tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical cluster refused the resize");
         }
         false
-    }
-
-    /// Status (and the physical node annotation) of a physical pod, copied up in one write
-    /// (the pod status subresource takes annotations, as upstream's does).
-    /// Whether the virtual pod was in step already.
-    async fn sync_up(&self, v: &Value, p: &Value) -> Result<bool, SyncError> {
-        let status = translate::virtual_pod_status(p, v);
-        let node = translate::physical_node_annotation(p);
-        let node_changed = node.as_ref().is_some_and(|(key, node)| {
-            v.pointer("/metadata/annotations")
-                .and_then(|a| a.get(*key))
-                .and_then(Value::as_str)
-                != Some(node.as_str())
-        });
-        if v.get("status") == Some(&status) && !node_changed {
-            return Ok(true);
-        }
-        let mut object = v.clone();
-        object["status"] = status;
-        if let (true, Some((key, node))) = (node_changed, node) {
-            let meta_obj = &mut object["metadata"];
-            if !meta_obj.get("annotations").is_some_and(Value::is_object) {
-                meta_obj["annotations"] = json!({});
-            }
-            meta_obj["annotations"][key] = json!(node);
-        }
-        self.write(Action::UpdateStatus {
-            kind: PODS,
-            namespace: meta(v, "namespace").to_string(),
-            object,
-        })
-        .await
-        .map(|()| false)
     }
 
     /// ConfigMaps and Secrets the live pods reference exist physically with the virtual
@@ -1760,6 +1778,43 @@ impl Syncer {
             }
         }
         Ok(out)
+    }
+}
+
+/// Status (and the physical node annotation) of a physical pod, copied up in one write
+/// (the pod status subresource takes annotations, as upstream's does).
+/// Whether the virtual pod was in step already.
+async fn status_up(app: &Arc<ApiState>, v: &Value, p: &Value) -> Result<bool, SyncError> {
+    let status = translate::virtual_pod_status(p, v);
+    let node = translate::physical_node_annotation(p);
+    let node_changed = node.as_ref().is_some_and(|(key, node)| {
+        v.pointer("/metadata/annotations")
+            .and_then(|a| a.get(*key))
+            .and_then(Value::as_str)
+            != Some(node.as_str())
+    });
+    if v.get("status") == Some(&status) && !node_changed {
+        return Ok(true);
+    }
+    let mut object = v.clone();
+    object["status"] = status;
+    if let (true, Some((key, node))) = (node_changed, node) {
+        let meta_obj = &mut object["metadata"];
+        if !meta_obj.get("annotations").is_some_and(Value::is_object) {
+            meta_obj["annotations"] = json!({});
+        }
+        meta_obj["annotations"][key] = json!(node);
+    }
+    let action = Action::UpdateStatus {
+        kind: PODS,
+        namespace: meta(v, "namespace").to_string(),
+        object,
+    };
+    match execute(app, &action).await {
+        Ok(()) => Ok(false),
+        // Written meanwhile (by the status lane or a pass): whoever sees it next checks again.
+        Err(crate::api::error::ApiError::Conflict(..)) => Ok(false),
+        Err(e) => Err(SyncError::Virtual(e.to_string())),
     }
 }
 
