@@ -648,6 +648,7 @@ pub fn spawn(
             ready: None,
             synced_events: HashMap::new(),
             in_step: HashMap::new(),
+            references: HashMap::new(),
             sole,
             informers: MANAGED
                 .iter()
@@ -817,6 +818,9 @@ struct Syncer {
     /// virtual uid → (virtual, physical resourceVersion). A pass skips a pod whose versions
     /// are both unchanged since, so steady pods cost a lookup, not a comparison.
     in_step: HashMap<String, (String, String)>,
+    /// By virtual pod uid: the objects the pod references, at the resourceVersion they were
+    /// read from (a pod's spec changes only with its version).
+    references: HashMap<String, (String, Vec<(RefKind, String)>)>,
     /// The only physical cluster: virtual Services take its ClusterIPs.
     sole: bool,
     /// The Ready state last written to the virtual node.
@@ -1004,8 +1008,15 @@ impl Syncer {
         // What the live pods reference: copied down, the rest removed.
         let mut wanted: HashSet<(RefKind, String, String)> = HashSet::new();
         for v in vpods.iter().filter(|v| !deleting(v)) {
-            for (kind, name) in translate::referenced_objects(v) {
-                wanted.insert((kind, meta(v, "namespace").to_string(), name));
+            let (uid, rv) = (meta(v, "uid"), meta(v, "resourceVersion"));
+            if self.references.get(uid).is_none_or(|(at, _)| at != rv) {
+                let refs = translate::referenced_objects(v);
+                self.references
+                    .insert(uid.to_string(), (rv.to_string(), refs));
+            }
+            let refs = &self.references[uid];
+            for (kind, name) in &refs.1 {
+                wanted.insert((*kind, meta(v, "namespace").to_string(), name.clone()));
             }
         }
         self.sync_references(&wanted).await?;
@@ -1110,6 +1121,7 @@ impl Syncer {
         let result = run_all(work).await;
         let live: HashSet<&str> = vpods.iter().map(|v| meta(v, "uid")).collect();
         self.in_step.retain(|uid, _| live.contains(uid.as_str()));
+        self.references.retain(|uid, _| live.contains(uid.as_str()));
         self.in_step.extend(std::mem::take(
             &mut *settled
                 .lock()
@@ -1127,10 +1139,8 @@ impl Syncer {
             return;
         };
         let id = &self.target.vcluster_id;
-        let pods: HashMap<&str, (String, String, String)> = ppods
-            .iter()
-            .filter_map(|p| Some((meta(p, "name"), translate::virtual_key(p, id)?)))
-            .collect();
+        // The synced pods by physical name, built only when some event is new.
+        let mut pods: Option<HashMap<&str, (String, String, String)>> = None;
         let mut seen = HashMap::with_capacity(events.len());
         let mut writes = Vec::new();
         for e in &events {
@@ -1139,32 +1149,40 @@ impl Syncer {
             let (Some(pname), true) = (about, is_pod) else {
                 continue;
             };
+            let name = meta(e, "name");
+            let rv = meta(e, "resourceVersion");
+            if self.synced_events.get(name).map(String::as_str) == Some(rv) {
+                seen.insert(name.to_string(), rv.to_string());
+                continue;
+            }
+            let pods = pods.get_or_insert_with(|| {
+                ppods
+                    .iter()
+                    .filter_map(|p| Some((meta(p, "name"), translate::virtual_key(p, id)?)))
+                    .collect()
+            });
             let Some((vns, vname, vuid)) = pods.get(pname) else {
                 continue;
             };
-            let name = meta(e, "name").to_string();
-            let rv = meta(e, "resourceVersion").to_string();
-            if self.synced_events.get(&name) != Some(&rv) {
-                let mut object = translate::virtual_event(e, pname, (vns, vname, vuid));
-                let vevent = meta(&object, "name").to_string();
-                let action = match self.app.store.get("events", vns, &vevent) {
-                    Some(cur) => {
-                        object["metadata"]["resourceVersion"] =
-                            json!(cur.resource_version.to_string());
-                        Action::Update {
-                            kind: crate::controllers::action::EVENTS,
-                            namespace: vns.clone(),
-                            object,
-                        }
-                    }
-                    None => Action::Create {
+            let (name, rv) = (name.to_string(), rv.to_string());
+            let mut object = translate::virtual_event(e, pname, (vns, vname, vuid));
+            let vevent = meta(&object, "name").to_string();
+            let action = match self.app.store.get("events", vns, &vevent) {
+                Some(cur) => {
+                    object["metadata"]["resourceVersion"] = json!(cur.resource_version.to_string());
+                    Action::Update {
                         kind: crate::controllers::action::EVENTS,
                         namespace: vns.clone(),
                         object,
-                    },
-                };
-                writes.push(action);
-            }
+                    }
+                }
+                None => Action::Create {
+                    kind: crate::controllers::action::EVENTS,
+                    namespace: vns.clone(),
+                    object,
+                },
+            };
+            writes.push(action);
             seen.insert(name, rv);
         }
         // Only events still in the physical namespace are remembered (bounded by it).
