@@ -1078,7 +1078,7 @@ impl Syncer {
                         .map_err(|e| SyncError::Translate(e, this.cluster.name.clone()))?;
                     work.push(Box::pin(async move {
                         if this.api.create_if_absent("pods", &ppod).await? {
-                            tracing::info!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %this.cluster.name, "created physical pod");
+                            tracing::debug!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %this.cluster.name, "created physical pod");
                         }
                         Ok(())
                     }));
