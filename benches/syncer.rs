@@ -8,8 +8,8 @@
 //! virtual cluster must run its pods in that physical cluster). `--replicas N[,N…]`
 //! (100,1000), `--runs N` (3; direct and through vkube alternate). With its own pair it also
 //! reports the CPU time both processes used from the Deployment's creation until all pods ran
-//! (medians): the through path is CPU-bound on a small machine where direct is not, so this
-//! shows where the time goes.
+//! (medians, as "total (sim + vkube)"): the through path is CPU-bound on a small machine
+//! where direct is not, so this shows where the time goes.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -117,8 +117,8 @@ async fn run_once(
     name: &str,
     replicas: usize,
     physical: Option<(&kube::Client, &str)>,
-    cpu: &dyn Fn() -> Option<Duration>,
-) -> Result<(Duration, Option<Duration>)> {
+    cpu: &dyn Fn() -> Option<Vec<Duration>>,
+) -> Result<(Duration, Option<Vec<Duration>>)> {
     let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
@@ -138,7 +138,9 @@ async fn run_once(
     let took = watch_running(client, ns, &format!("app={name}"), from, replicas)
         .await?
         .duration_since(start);
-    let cpu_used = cpu().zip(cpu_before).map(|(after, before)| after - before);
+    let cpu_used = cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.iter().zip(&before).map(|(a, b)| *a - *b).collect());
     client
         .request_text(json_req(
             "DELETE",
@@ -229,14 +231,14 @@ fn main() -> Result<()> {
         let physical_copies = "/api/v1/pods?labelSelector=vkube.io%2Fmanaged-by";
         println!("vkube syncer bench: runs={runs} (medians; through vkube / direct)");
         println!(
-            "{:>8} {:>12} {:>14} {:>7} {:>13} {:>14}   runs direct | through (s)",
+            "{:>8} {:>12} {:>14} {:>7} {:>18} {:>18}   runs direct | through (s)",
             "replicas", "direct s", "through s", "ratio", "direct cpu s", "through cpu s"
         );
-        // CPU time of both processes, when this bench started them.
-        let cpu = || -> Option<Duration> {
+        // CPU time of each process (the sim, then vkube), when this bench started them.
+        let cpu = || -> Option<Vec<Duration>> {
             match own.as_slice() {
                 [] => None,
-                procs => procs.iter().map(Spawned::cpu).sum(),
+                procs => procs.iter().rev().map(Spawned::cpu).collect(),
             }
         };
         for &n in &sizes {
@@ -264,23 +266,34 @@ fn main() -> Result<()> {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            let cpu_median = |v: &mut Vec<Duration>| {
+            // The median total, and the median of each process: "total (sim + vkube)".
+            let cpu_median = |v: &[Vec<Duration>]| {
                 if v.is_empty() {
-                    "-".to_string()
-                } else {
-                    format!("{:.2}", median(v).as_secs_f64())
+                    return "-".to_string();
                 }
+                let mut total: Vec<Duration> = v.iter().map(|p| p.iter().sum()).collect();
+                let parts: Vec<String> = (0..v[0].len())
+                    .map(|i| {
+                        let mut one: Vec<Duration> = v.iter().map(|p| p[i]).collect();
+                        format!("{:.2}", median(&mut one).as_secs_f64())
+                    })
+                    .collect();
+                format!(
+                    "{:.2} ({})",
+                    median(&mut total).as_secs_f64(),
+                    parts.join("+")
+                )
             };
             let (rd, rt) = (fmt(&direct), fmt(&through));
             let (md, mt) = (median(&mut direct), median(&mut through));
             println!(
-                "{:>8} {:>12.2} {:>14.2} {:>7.2} {:>13} {:>14}   {rd} | {rt}",
+                "{:>8} {:>12.2} {:>14.2} {:>7.2} {:>18} {:>18}   {rd} | {rt}",
                 n,
                 md.as_secs_f64(),
                 mt.as_secs_f64(),
                 mt.as_secs_f64() / md.as_secs_f64(),
-                cpu_median(&mut direct_cpu),
-                cpu_median(&mut through_cpu),
+                cpu_median(&direct_cpu),
+                cpu_median(&through_cpu),
             );
         }
         Ok::<_, anyhow::Error>(())
