@@ -721,7 +721,10 @@ async fn run_all(work: Vec<BoxFuture<'_, Result<(), SyncError>>>) -> Result<(), 
 }
 
 /// Copies physical pod status up as soon as the pods informer sees it change, so a pod's
-/// `Running` does not wait for the next pass; the passes still check every pod.
+/// `Running` does not wait for the next pass; the passes still check every pod. Only what a
+/// kubelet reported is hurried: a physical pod that was merely bound to a node changes
+/// nothing the virtual pod lacks but a condition's time, and is left to the passes (which
+/// usually find it started by then, saving a write).
 async fn status_lane(
     app: Arc<ApiState>,
     pods: Arc<informer::Informer>,
@@ -738,6 +741,7 @@ async fn status_lane(
         let pairs: Vec<(Arc<Value>, Arc<Value>)> = pods
             .take_changed()
             .into_iter()
+            .filter(|p| kubelet_reported(p))
             .filter_map(|p| {
                 let (ns, name, uid) = translate::virtual_key(&p, &id)?;
                 let v = app.store.get("pods", &ns, &name)?;
@@ -757,6 +761,16 @@ async fn status_lane(
             })
             .await;
     }
+}
+
+/// Whether a physical pod's status holds more than its scheduling: a phase past `Pending` or
+/// container statuses.
+fn kubelet_reported(p: &Value) -> bool {
+    let phase = p.pointer("/status/phase").and_then(Value::as_str);
+    !matches!(phase, None | Some("Pending"))
+        || p.pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .is_some_and(|c| !c.is_empty())
 }
 
 /// Wakes the syncer on every virtual change to what it syncs (pods, the ConfigMaps and
@@ -1890,4 +1904,29 @@ fn terminal(pod: &Value) -> bool {
         pod.pointer("/status/phase").and_then(Value::as_str),
         Some("Succeeded" | "Failed")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kubelet_reported_status_is_hurried_up() {
+        let cases = [
+            (json!({"metadata": {"name": "new"}}), false),
+            (
+                json!({"status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]}}),
+                false,
+            ),
+            (
+                json!({"status": {"phase": "Pending", "containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "ContainerCreating"}}}]}}),
+                true,
+            ),
+            (json!({"status": {"phase": "Running"}}), true),
+            (json!({"status": {"phase": "Failed"}}), true),
+        ];
+        for (pod, want) in cases {
+            assert_eq!(kubelet_reported(&pod), want, "{pod}");
+        }
+    }
 }
