@@ -1751,20 +1751,16 @@ mod tests {
             shared(self.role_bindings.iter().filter(|r| ns_of(r) == ns))
         }
         fn cluster_role(&self, name: &str) -> Option<Arc<Value>> {
-            shared(
-                self.cluster_roles
-                    .iter()
-                    .filter(|r| text(r, "/metadata/name") == name),
-            )
-            .pop()
+            self.cluster_roles
+                .iter()
+                .find(|r| text(r, "/metadata/name") == name)
+                .map(|r| Arc::new(r.clone()))
         }
         fn role(&self, ns: &str, name: &str) -> Option<Arc<Value>> {
-            shared(
-                self.roles
-                    .iter()
-                    .filter(|r| ns_of(r) == ns && text(r, "/metadata/name") == name),
-            )
-            .pop()
+            self.roles
+                .iter()
+                .find(|r| ns_of(r) == ns && text(r, "/metadata/name") == name)
+                .map(|r| Arc::new(r.clone()))
         }
     }
 

@@ -157,7 +157,7 @@ impl Controller for GarbageCollector {
                 .list(&def.storage_resource(), None, None, 0, &|_| true)
                 .items
             {
-                if o.deleting || contains(&o.json, b"\"ownerReferences\"") {
+                if o.deleting || !o.owners.is_empty() {
                     referenced.extend(
                         o.owners
                             .iter()

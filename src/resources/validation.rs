@@ -2638,12 +2638,11 @@ pub fn validate_pod_resize(old: &Value, new: &Value) -> Vec<FieldError> {
             "Pod QOS Class may not change as a result of resizing",
         ));
     }
-    let containers = |spec: &Map<String, Value>, list: &str| -> Vec<Value> {
+    fn containers<'s>(spec: &'s Map<String, Value>, list: &str) -> &'s [Value] {
         spec.get(list)
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+            .map_or(&[][..], Vec::as_slice)
+    }
     let resources = |c: &Value, part: &str| -> Map<String, Value> {
         c.pointer(&format!("/resources/{part}"))
             .and_then(Value::as_object)

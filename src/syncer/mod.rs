@@ -745,7 +745,9 @@ async fn status_lane(
             .filter_map(|p| {
                 let (ns, name, uid) = translate::virtual_key(&p, &id)?;
                 let v = app.store.get("pods", &ns, &name)?;
-                (v.uid == uid).then_some(())?;
+                if v.uid != uid {
+                    return None; // the physical pod of an earlier namesake
+                }
                 let v = v.parsed();
                 let bound_here =
                     v.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str());
