@@ -148,12 +148,22 @@ impl Controller for DeploymentController {
                 None if !ev.object.has_controller() => keys_in(store, DEPLOYMENTS, ns),
                 None => vec![],
             },
-            // Pod readiness feeds the Deployment's availability through its ReplicaSet.
+            // Pod readiness reaches a Deployment through its ReplicaSet's status. Only the
+            // Recreate strategy looks at pods (whether old ones still run), so only its
+            // Deployments follow pod events (upstream follows pod deletions for it).
             PODS => ev
                 .object
                 .controller_of("ReplicaSet")
                 .and_then(|rs| store.get(REPLICA_SETS, ns, rs))
                 .and_then(|rs| rs.controller_of("Deployment").map(str::to_string))
+                .filter(|d| {
+                    store.get(DEPLOYMENTS, ns, d).is_some_and(|d| {
+                        d.parsed()
+                            .pointer("/spec/strategy/type")
+                            .and_then(Value::as_str)
+                            == Some("Recreate")
+                    })
+                })
                 .map(|d| vec![(ns.clone(), d)])
                 .unwrap_or_default(),
             _ => vec![],
@@ -477,10 +487,21 @@ impl Controller for TaintEvictionController {
 
     fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
         match &*ev.resource {
-            PODS if !ev.object.deleting => {
+            // Only a NoExecute taint evicts: while no node has one, pod changes need no look
+            // (a node that gets one brings its pods in through its own event).
+            PODS if !ev.object.deleting && any_no_execute_taint(store) => {
                 vec![(ev.object.namespace.clone(), ev.object.name.clone())]
             }
-            "nodes" => pods_on(store, &ev.object.name),
+            // A node's pods matter when its NoExecute taints change (upstream's NodeUpdated).
+            "nodes" => {
+                let before = ev.prev.as_ref().map(|p| no_execute_taints(&p.parsed()));
+                let now = no_execute_taints(&ev.object.parsed());
+                if before.unwrap_or_default() == now {
+                    vec![]
+                } else {
+                    pods_on(store, &ev.object.name)
+                }
+            }
             _ => vec![],
         }
     }
@@ -542,12 +563,152 @@ impl Controller for TaintEvictionController {
 }
 
 /// Keys of the pods bound to `node`.
+/// A node's `NoExecute` taints.
+fn no_execute_taints(node: &Value) -> Vec<Value> {
+    node.pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("effect").and_then(Value::as_str) == Some("NoExecute"))
+        .cloned()
+        .collect()
+}
+
+/// Whether any node carries a `NoExecute` taint.
+fn any_no_execute_taint(store: &Store) -> bool {
+    store
+        .list("nodes", None, None, 0, &|_| true)
+        .items
+        .iter()
+        .any(|n| !no_execute_taints(&n.parsed()).is_empty())
+}
+
 fn pods_on(store: &Store, node: &str) -> Vec<ObjKey> {
     store
         .list(PODS, None, None, 0, &|o| !o.deleting)
         .items
         .iter()
-        .filter(|o| o.value().pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+        .filter(|o| o.parsed().pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
         .map(|o| (o.namespace.clone(), o.name.clone()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{apply, key};
+    use crate::store::{Command, EventType};
+    use bytes::Bytes;
+
+    /// A store in `dir` holding namespace `default`, and a log index counter.
+    fn store(dir: &std::path::Path) -> (Store, u64) {
+        let store = Store::open(dir, 100).expect("store");
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "default", "uid": "ns-default"}});
+        create(&store, 1, "namespaces", &ns);
+        (store, 2)
+    }
+
+    fn create(store: &Store, index: u64, resource: &str, o: &Value) {
+        let (ns, name) = (
+            o["metadata"]["namespace"].as_str().unwrap_or(""),
+            o["metadata"]["name"].as_str().expect("name"),
+        );
+        let object = Bytes::from(serde_json::to_vec(o).expect("json"));
+        let key = key(resource, ns, name);
+        apply(store, index, Command::Create { key, object });
+    }
+
+    fn update(store: &Store, index: u64, resource: &str, o: &Value) {
+        let (ns, name) = (
+            o["metadata"]["namespace"].as_str().unwrap_or(""),
+            o["metadata"]["name"].as_str().expect("name"),
+        );
+        let expected_rv = store
+            .get(resource, ns, name)
+            .expect("stored")
+            .resource_version;
+        let object = Bytes::from(serde_json::to_vec(o).expect("json"));
+        let key = key(resource, ns, name);
+        apply(
+            store,
+            index,
+            Command::Update {
+                key,
+                expected_rv,
+                object,
+            },
+        );
+    }
+
+    fn owned(kind: &str, name: &str) -> Value {
+        json!([{"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": format!("uid-{name}"), "controller": true}])
+    }
+
+    /// The next event the hub published.
+    fn next(live: &mut tokio::sync::broadcast::Receiver<Arc<WatchEvent>>) -> Arc<WatchEvent> {
+        live.try_recv().expect("an event")
+    }
+
+    #[test]
+    fn pod_changes_reach_only_recreate_deployments() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, mut i) = store(dir.path());
+        for (d, strategy) in [("roll", "RollingUpdate"), ("re", "Recreate")] {
+            let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": d, "namespace": "default", "uid": format!("uid-{d}")},
+                "spec": {"strategy": {"type": strategy}}});
+            let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": format!("{d}-1"), "namespace": "default", "uid": format!("uid-{d}-1"),
+                    "ownerReferences": owned("Deployment", d)}});
+            create(&store, i, DEPLOYMENTS, &deployment);
+            create(&store, i + 1, REPLICA_SETS, &rs);
+            i += 2;
+        }
+        let mut live = store.hub().subscribe(None).expect("subscribe").live;
+        for d in ["roll", "re"] {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{d}-1-a"), "namespace": "default", "uid": format!("uid-{d}-pod"),
+                    "ownerReferences": owned("ReplicaSet", &format!("{d}-1"))}});
+            create(&store, i, PODS, &pod);
+            i += 1;
+        }
+        let c = DeploymentController;
+        assert!(c.keys_for(&next(&mut live), &store).is_empty());
+        assert_eq!(
+            c.keys_for(&next(&mut live), &store),
+            vec![("default".to_string(), "re".to_string())]
+        );
+    }
+
+    #[test]
+    fn pods_are_looked_at_only_while_a_node_has_a_no_execute_taint() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, i) = store(dir.path());
+        let mut node = json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "n1", "uid": "uid-n1"}, "spec": {}});
+        create(&store, i, "nodes", &node);
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
+            "spec": {"nodeName": "n1"}});
+        let mut live = store.hub().subscribe(None).expect("subscribe").live;
+        create(&store, i + 1, PODS, &pod);
+        let c = TaintEvictionController;
+        let pod_key = vec![("default".to_string(), "p".to_string())];
+        assert!(c.keys_for(&next(&mut live), &store).is_empty());
+        // A NoSchedule taint evicts nothing either.
+        node["spec"]["taints"] = json!([{"key": "k", "effect": "NoSchedule"}]);
+        update(&store, i + 2, "nodes", &node);
+        assert!(c.keys_for(&next(&mut live), &store).is_empty());
+        // A NoExecute taint brings in the node's pods, and later changes of pods.
+        node["spec"]["taints"] = json!([{"key": "k", "effect": "NoExecute"}]);
+        update(&store, i + 3, "nodes", &node);
+        let ev = next(&mut live);
+        assert_eq!(ev.kind, EventType::Modified);
+        assert_eq!(c.keys_for(&ev, &store), pod_key);
+        let mut labelled = pod.clone();
+        labelled["metadata"]["labels"] = json!({"a": "b"});
+        update(&store, i + 4, PODS, &labelled);
+        assert_eq!(c.keys_for(&next(&mut live), &store), pod_key);
+    }
 }
