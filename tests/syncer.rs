@@ -925,6 +925,35 @@ fn the_physical_namespace_converges_after_vkube_restarts_mid_sync() {
     });
     v.restart_after_kill9();
     converged(&v, 4);
+
+    // A pod deleted at once and created again under its name: the physical pod of the first
+    // (now a stray) goes, and one for the second takes its name.
+    v.kubectl_ok(&["run", "solo", "--image=busybox"]);
+    converged(&v, 5);
+    let uid = |v: &Server| v.kubectl_ok(&["get", "pod", "solo", "-o", "jsonpath={.metadata.uid}"]);
+    let first = uid(&v);
+    v.kubectl_ok(&["delete", "pod", "solo", "--force", "--grace-period=0"]);
+    v.kubectl_ok(&["run", "solo", "--image=busybox"]);
+    let second = uid(&v);
+    assert_ne!(first, second);
+    wait_for(
+        Duration::from_secs(60),
+        "the physical pod of the second solo",
+        || {
+            // Absent for a moment while the first one goes.
+            let out = physical.kubectl(&[
+                "get",
+                "pod",
+                "-n",
+                "vkube",
+                "solo-x-default-x-vk1",
+                "-o",
+                "jsonpath={.metadata.annotations.vkube\\.io/uid}",
+            ]);
+            (String::from_utf8_lossy(&out.stdout) == second).then_some(())
+        },
+    );
+    converged(&v, 5);
 }
 
 /// A claim a pod uses exists physically, shows the physical binding in the virtual cluster,

@@ -647,6 +647,7 @@ pub fn spawn(
             last_failure: None,
             ready: None,
             synced_events: HashMap::new(),
+            events_pass: 0,
             in_step: HashMap::new(),
             references: HashMap::new(),
             sole,
@@ -744,7 +745,7 @@ async fn status_lane(
             .filter(|p| kubelet_reported(p))
             .filter_map(|p| {
                 let (ns, name, uid) = translate::virtual_key(&p, &id)?;
-                let v = app.store.get("pods", &ns, &name)?;
+                let v = app.store.get("pods", ns, name)?;
                 if v.uid != uid {
                     return None; // the physical pod of an earlier namesake
                 }
@@ -828,8 +829,11 @@ struct Syncer {
     last_failure: Option<std::time::Instant>,
     /// List + watch caches of the managed physical objects.
     informers: HashMap<&'static str, Arc<informer::Informer>>,
-    /// Physical events already copied up: name → resourceVersion.
-    synced_events: HashMap<String, String>,
+    /// Physical events already copied up: name → (resourceVersion, the last event relay
+    /// that found it in the physical namespace).
+    synced_events: HashMap<String, (String, u64)>,
+    /// Counts event relays.
+    events_pass: u64,
     /// Pods found in step (nothing to patch down or copy up) and the versions they were at:
     /// virtual uid → (virtual, physical resourceVersion). A pass skips a pod whose versions
     /// are both unchanged since, so steady pods cost a lookup, not a comparison.
@@ -1016,9 +1020,14 @@ impl Syncer {
             .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str()))
             .collect();
         let ppods = self.managed("pods").await?;
-        let mut physical: HashMap<String, &Value> = HashMap::new();
+        // The physical pods by name, and by the uid of the virtual pod they were written for.
+        let mut physical: HashMap<&str, &Value> = HashMap::with_capacity(ppods.len());
+        let mut by_uid: HashMap<&str, &Value> = HashMap::with_capacity(ppods.len());
         for p in &ppods {
-            physical.insert(meta(p, "name").to_string(), p);
+            physical.insert(meta(p, "name"), p);
+            if let Some((_, _, uid)) = translate::virtual_key(p, &id) {
+                by_uid.insert(uid, p);
+            }
         }
 
         // What the live pods reference: copied down, the rest removed.
@@ -1046,24 +1055,23 @@ impl Syncer {
         let this: &Syncer = self;
         let mut work: Vec<BoxFuture<'_, Result<(), SyncError>>> = Vec::new();
         let token_secrets = this.sync_token_secrets(&vpods, &mut work).await?;
-        let mut kept: HashSet<String> = HashSet::new();
+        // The physical pods some live virtual pod owns; the others are strays.
+        let mut kept: HashSet<&str> = HashSet::new();
         for v in &vpods {
             let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
-            let pname = translate::physical_name(name, ns, &id);
-            let mine = physical
-                .get(&pname)
-                .copied()
-                .filter(|p| translate::virtual_key(p, &id).is_some_and(|(_, _, u)| u == uid));
-            kept.insert(pname.clone());
+            let mine = by_uid.get(uid).copied();
+            if let Some(p) = mine {
+                kept.insert(meta(p, "name"));
+            }
             if deleting(v) {
                 match mine {
                     Some(p) if !deleting(p) => {
                         let grace = v
                             .pointer("/metadata/deletionGracePeriodSeconds")
                             .and_then(Value::as_i64);
-                        let puid = meta(p, "uid").to_string();
+                        let (pname, puid) = (meta(p, "name"), meta(p, "uid"));
                         work.push(Box::pin(async move {
-                            this.api.delete("pods", &pname, &puid, grace).await
+                            this.api.delete("pods", pname, puid, grace).await
                         }));
                     }
                     Some(_) => {}
@@ -1080,12 +1088,12 @@ impl Syncer {
                 continue;
             }
             match mine {
-                None if physical.contains_key(&pname) => {
-                    // A namesake from an earlier virtual pod: remove it first.
-                    kept.remove(&pname);
-                }
-                None if terminal(v) => {}
                 None => {
+                    let pname = translate::physical_name(name, ns, &id);
+                    if physical.contains_key(pname.as_str()) || terminal(v) {
+                        // A namesake from an earlier virtual pod goes first (as a stray).
+                        continue;
+                    }
                     let token = token_secrets.get(uid).map(String::as_str);
                     if token.is_none() && translate::has_token_volume(v) {
                         continue; // Its token could not be minted yet: the pod waits.
@@ -1100,11 +1108,12 @@ impl Syncer {
                     }));
                 }
                 Some(p) => {
-                    let versions = (
-                        meta(v, "resourceVersion").to_string(),
-                        meta(p, "resourceVersion").to_string(),
-                    );
-                    if this.in_step.get(uid) == Some(&versions) {
+                    let (vrv, prv) = (meta(v, "resourceVersion"), meta(p, "resourceVersion"));
+                    if this
+                        .in_step
+                        .get(uid)
+                        .is_some_and(|(at_v, at_p)| at_v == vrv && at_p == prv)
+                    {
                         continue;
                     }
                     work.push(Box::pin(async move {
@@ -1114,7 +1123,7 @@ impl Syncer {
                             settled
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .push((uid.to_string(), versions));
+                                .push((uid.to_string(), (vrv.to_string(), prv.to_string())));
                         }
                         Ok(())
                     }))
@@ -1156,8 +1165,9 @@ impl Syncer {
         };
         let id = &self.target.vcluster_id;
         // The synced pods by physical name, built only when some event is new.
-        let mut pods: Option<HashMap<&str, (String, String, String)>> = None;
-        let mut seen = HashMap::with_capacity(events.len());
+        let mut pods: Option<HashMap<&str, &Value>> = None;
+        self.events_pass = self.events_pass.wrapping_add(1);
+        let pass = self.events_pass;
         let mut writes = Vec::new();
         for e in &events {
             let about = e.pointer("/involvedObject/name").and_then(Value::as_str);
@@ -1167,20 +1177,19 @@ impl Syncer {
             };
             let name = meta(e, "name");
             let rv = meta(e, "resourceVersion");
-            if self.synced_events.get(name).map(String::as_str) == Some(rv) {
-                seen.insert(name.to_string(), rv.to_string());
+            if let Some((synced, seen)) = self.synced_events.get_mut(name)
+                && synced == rv
+            {
+                *seen = pass;
                 continue;
             }
-            let pods = pods.get_or_insert_with(|| {
-                ppods
-                    .iter()
-                    .filter_map(|p| Some((meta(p, "name"), translate::virtual_key(p, id)?)))
-                    .collect()
-            });
-            let Some((vns, vname, vuid)) = pods.get(pname) else {
+            let pods =
+                pods.get_or_insert_with(|| ppods.iter().map(|p| (meta(p, "name"), &**p)).collect());
+            let Some((vns, vname, vuid)) =
+                pods.get(pname).and_then(|p| translate::virtual_key(p, id))
+            else {
                 continue;
             };
-            let (name, rv) = (name.to_string(), rv.to_string());
             let mut object = translate::virtual_event(e, pname, (vns, vname, vuid));
             let vevent = meta(&object, "name").to_string();
             let action = match self.app.store.get("events", vns, &vevent) {
@@ -1188,21 +1197,22 @@ impl Syncer {
                     object["metadata"]["resourceVersion"] = json!(cur.resource_version.to_string());
                     Action::Update {
                         kind: crate::controllers::action::EVENTS,
-                        namespace: vns.clone(),
+                        namespace: vns.to_string(),
                         object,
                     }
                 }
                 None => Action::Create {
                     kind: crate::controllers::action::EVENTS,
-                    namespace: vns.clone(),
+                    namespace: vns.to_string(),
                     object,
                 },
             };
             writes.push(action);
-            seen.insert(name, rv);
+            self.synced_events
+                .insert(name.to_string(), (rv.to_string(), pass));
         }
         // Only events still in the physical namespace are remembered (bounded by it).
-        self.synced_events = seen;
+        self.synced_events.retain(|_, (_, seen)| *seen == pass);
         let this: &Syncer = self;
         let work: Vec<BoxFuture<'_, Result<(), SyncError>>> = writes
             .into_iter()
@@ -1438,7 +1448,7 @@ impl Syncer {
             let alive = self
                 .app
                 .store
-                .get(resource, &vns, &vname)
+                .get(resource, vns, vname)
                 .is_some_and(|v| v.uid == vuid && !v.deleting);
             if !alive && !deleting(o) {
                 let (name, uid) = (meta(o, "name").to_string(), meta(o, "uid").to_string());

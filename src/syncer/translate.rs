@@ -278,17 +278,13 @@ fn physical_object(v: &Value, id: &Identity, target: &Target) -> Map<String, Val
 
 /// Maps a physical object back to its virtual `(namespace, name, uid)`;
 /// `None` when it was not written for `vcluster_id`.
-pub fn virtual_key(pobj: &Value, vcluster_id: &str) -> Option<(String, String, String)> {
+pub fn virtual_key<'a>(pobj: &'a Value, vcluster_id: &str) -> Option<(&'a str, &'a str, &'a str)> {
     let ann = pobj.pointer("/metadata/annotations")?;
     let get = |k: &str| ann.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
     if get(ANN_VCLUSTER)? != vcluster_id {
         return None;
     }
-    Some((
-        get(ANN_NAMESPACE)?.to_owned(),
-        get(ANN_NAME)?.to_owned(),
-        get(ANN_UID)?.to_owned(),
-    ))
+    Some((get(ANN_NAMESPACE)?, get(ANN_NAME)?, get(ANN_UID)?))
 }
 
 // ---------------------------------------------------------------- pods
@@ -1629,7 +1625,7 @@ mod tests {
     fn virtual_key_round_trip() {
         let t = target();
         let obj = json!({"metadata": {"name": "x", "namespace": "team-a", "uid": "u-9"}});
-        let key = |ns: &str, name: &str, uid: &str| Some((ns.into(), name.into(), uid.into()));
+        let key = |ns, name, uid| Some((ns, name, uid));
         let cases = [
             (translate_pod(&vpod(), &t, None), key("ns", "web-0", "u-1")),
             (translate_config_map(&obj, &t), key("team-a", "x", "u-9")),
