@@ -28,7 +28,10 @@ fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
 
 #[tokio::test]
 async fn typed_crud_paging_and_watch() {
-    let s = Server::start_with(&["--config", &write_config("server:\n  watchWindow: 100\n")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("vkube.yaml");
+    std::fs::write(&config, "server:\n  watchWindow: 100\n").expect("config");
+    let s = Server::start_with(&["--config", &config.display().to_string()]);
     let client = s.client().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 
@@ -158,12 +161,4 @@ async fn typed_crud_paging_and_watch() {
     .await
     .expect("delete with uid precondition");
     assert!(api.get_opt("a").await.expect("get").is_none());
-}
-
-fn write_config(text: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("vkube-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("vkube.yaml");
-    std::fs::write(&path, text).expect("config");
-    path.display().to_string()
 }
