@@ -75,6 +75,20 @@ impl Informer {
             .collect()
     }
 
+    /// The cached object `name`: `None` until the cache is synced, then whether it exists.
+    pub fn lookup(&self, name: &str) -> Option<Option<Arc<Value>>> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.synced.then(|| state.objects.get(name).cloned())
+    }
+
+    /// Caches an object this syncer just created (as the API returned it), so a pass does not
+    /// create it again before its watch event arrives; the event replaces it.
+    pub fn note_created(&self, obj: Value) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let name = name_of(&obj).to_string();
+        state.objects.entry(name).or_insert_with(|| Arc::new(obj));
+    }
+
     /// The cached objects, or `None` until the cache is synced.
     pub fn snapshot(&self) -> Option<Vec<Arc<Value>>> {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);

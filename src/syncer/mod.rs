@@ -48,8 +48,12 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const PASS_EVERY: Duration = Duration::from_millis(500);
 /// The longest rest after a pass before changes are acted on.
 const MAX_PASS_GAP: Duration = Duration::from_millis(200);
-/// Physical writes of one pass in flight at once.
+/// Physical writes of one pass (or lane batch) in flight at once.
 const CONCURRENT_CALLS: usize = 16;
+/// Newly bound pods waiting for the create lane; beyond this the passes create them.
+const BOUND_QUEUE: usize = 4096;
+/// How long the create lane gathers newly bound pods into one batch.
+const LANE_GATHER: Duration = Duration::from_millis(20);
 /// The physical resources the syncer manages (each cached by an [`informer::Informer`]).
 const MANAGED: [&str; 7] = [
     "pods",
@@ -638,11 +642,14 @@ pub fn spawn(
             api_port: port,
             dns: None,
         };
+        let (published, target_rx) = tokio::sync::watch::channel(None);
         let mut s = Syncer {
             app,
             cluster,
             api,
             target,
+            published,
+            in_flight: InFlight::default(),
             failures: 0,
             last_failure: None,
             ready: None,
@@ -663,7 +670,23 @@ pub fn spawn(
         tracing::info!(cluster = %s.cluster.name, namespace = %s.cluster.namespace, "syncer started");
         // Passes run when something they sync changes, on either side, and every PASS_EVERY.
         let changed = Arc::new(Notify::new());
-        tokio::spawn(watch_virtual(s.app.clone(), changed.clone(), stop.clone()));
+        let (bound_tx, bound_rx) = tokio::sync::mpsc::channel(BOUND_QUEUE);
+        tokio::spawn(watch_virtual(
+            s.app.clone(),
+            changed.clone(),
+            s.cluster.name.clone(),
+            bound_tx,
+            stop.clone(),
+        ));
+        let lane = CreateLane {
+            app: s.app.clone(),
+            api: s.api.clone(),
+            informers: s.informers.clone(),
+            target: target_rx,
+            node: s.cluster.name.clone(),
+            in_flight: s.in_flight.clone(),
+        };
+        tokio::spawn(lane.run(bound_rx, stop.clone()));
         if let Some(pods) = s.informers.get("pods") {
             tokio::spawn(status_lane(
                 s.app.clone(),
@@ -776,9 +799,204 @@ fn kubelet_reported(p: &Value) -> bool {
             .is_some_and(|c| !c.is_empty())
 }
 
+/// Hands `ev`'s pod to the create lane the first time it is seen live and bound to `node`.
+fn hand_over_bound(
+    ev: &crate::store::WatchEvent,
+    node: &str,
+    handed: &mut HashSet<String>,
+    bound: &tokio::sync::mpsc::Sender<Arc<Value>>,
+) {
+    let pod = &ev.object;
+    if ev.kind == crate::store::EventType::Deleted {
+        handed.remove(&pod.uid);
+        return;
+    }
+    if pod.deleting || handed.contains(&pod.uid) {
+        return;
+    }
+    let v = pod.parsed();
+    if v.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node) && !terminal(&v) {
+        handed.insert(pod.uid.clone());
+        if bound.try_send(v).is_err() {
+            tracing::debug!(pod = %pod.name, "create lane full; a pass creates the pod");
+        }
+    }
+}
+
+/// Virtual pod uids whose physical objects the create lane is writing; passes leave them be.
+type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
+
+/// Creates the physical pods of newly bound virtual pods soon after binding, in batches (up
+/// to [`CONCURRENT_CALLS`], gathered for at most [`LANE_GATHER`]), instead of at the next
+/// pass: a pass waits for all its writes, so a pod bound meanwhile waited for that pass and
+/// the next. Only pods whose physical pod is absent, whose referenced ConfigMaps and Secrets
+/// are in step physically and that use no claims; the token Secret is minted beside the pod.
+/// Whatever it leaves (or fails at) the passes do. Nothing runs before the first pass has
+/// published the target.
+struct CreateLane {
+    app: Arc<ApiState>,
+    api: Arc<PhysicalApi>,
+    informers: HashMap<&'static str, Arc<informer::Informer>>,
+    target: tokio::sync::watch::Receiver<Option<Target>>,
+    node: String,
+    in_flight: InFlight,
+}
+
+impl CreateLane {
+    async fn run(
+        self,
+        mut bound: tokio::sync::mpsc::Receiver<Arc<Value>>,
+        stop: CancellationToken,
+    ) {
+        use futures::StreamExt;
+        loop {
+            let first = tokio::select! {
+                _ = stop.cancelled() => return,
+                v = bound.recv() => v,
+            };
+            let Some(first) = first else {
+                return;
+            };
+            let mut batch = vec![first];
+            let until = tokio::time::Instant::now() + LANE_GATHER;
+            while batch.len() < CONCURRENT_CALLS {
+                match tokio::time::timeout_at(until, bound.recv()).await {
+                    Ok(Some(v)) => batch.push(v),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            let claimed: Vec<Arc<Value>> = {
+                let mut in_flight = self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                batch
+                    .into_iter()
+                    .filter(|v| in_flight.insert(meta(v, "uid").to_string()))
+                    .collect()
+            };
+            let this = &self;
+            let work = futures::stream::iter(claimed).for_each_concurrent(CONCURRENT_CALLS, |v| async move {
+                if let Err(e) = this.create(&v).await {
+                    tracing::debug!(error = %e, "physical pod not created at once; a pass retries");
+                }
+                this.in_flight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(meta(&v, "uid"));
+            });
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = work => {}
+            }
+        }
+    }
+
+    /// The cached physical object: `None` while its informer is not synced.
+    fn cached(&self, resource: &str, name: &str) -> Option<Option<Arc<Value>>> {
+        self.informers.get(resource)?.lookup(name)
+    }
+
+    /// Creates `obj` and caches it; false when a namesake exists.
+    async fn create_cached(&self, resource: &str, obj: &Value) -> Result<bool, SyncError> {
+        match self.api.create(resource, obj).await {
+            Ok(created) => {
+                if let Some(i) = self.informers.get(resource) {
+                    i.note_created(created);
+                }
+                Ok(true)
+            }
+            Err(e) if e.code() == Some(409) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create(&self, handed: &Value) -> Result<(), SyncError> {
+        let Some(target) = self.target.borrow().clone() else {
+            return Ok(());
+        };
+        let id = &target.vcluster_id;
+        let (ns, name) = (meta(handed, "namespace"), meta(handed, "name"));
+        // The pod as it is now: still the same one, live and bound here.
+        let Some(v) = self.app.store.get("pods", ns, name) else {
+            return Ok(());
+        };
+        let v = v.parsed();
+        if meta(&v, "uid") != meta(handed, "uid")
+            || deleting(&v)
+            || terminal(&v)
+            || v.pointer("/spec/nodeName").and_then(Value::as_str) != Some(self.node.as_str())
+        {
+            return Ok(());
+        }
+        let pname = translate::physical_name(name, ns, id);
+        if !matches!(self.cached("pods", &pname), Some(None)) {
+            return Ok(()); // There is one (or the cache cannot tell): the passes decide.
+        }
+        for (kind, rname) in translate::referenced_objects(&v) {
+            let resource = match kind {
+                RefKind::PersistentVolumeClaim => return Ok(()),
+                RefKind::ConfigMap => "configmaps",
+                RefKind::Secret => "secrets",
+            };
+            let Some(desired) = self.app.store.get(resource, ns, &rname) else {
+                return Ok(());
+            };
+            let desired = match kind {
+                RefKind::ConfigMap => translate::translate_config_map(&desired.value(), &target),
+                _ => translate::translate_secret(&desired.value(), &target),
+            }
+            .map_err(|e| SyncError::Translate(e, self.node.clone()))?;
+            match self.cached(resource, meta(&desired, "name")) {
+                Some(Some(cur)) if !content_differs(&cur, &desired) => {}
+                _ => return Ok(()),
+            }
+        }
+        let secret = if translate::has_token_volume(&v) {
+            let sname = token_secret_name(&v, id);
+            if !matches!(self.cached("secrets", &sname), Some(None)) {
+                return Ok(());
+            }
+            let now = jiff::Timestamp::now().as_second();
+            let secret = mint_token_secret(&self.app, &target, &v, &sname, now)
+                .map_err(|e| SyncError::Virtual(e.to_string()))?;
+            Some((sname, secret))
+        } else {
+            None
+        };
+        let ppod = translate::translate_pod(&v, &target, secret.as_ref().map(|(n, _)| n.as_str()))
+            .map_err(|e| SyncError::Translate(e, self.node.clone()))?;
+        // The Secret beside the pod (a kubelet waits for a Secret it must mount).
+        let (secret_done, pod_done) = futures::join!(
+            async {
+                match &secret {
+                    Some((_, s)) => self.create_cached("secrets", s).await.map(drop),
+                    None => Ok(()),
+                }
+            },
+            self.create_cached("pods", &ppod)
+        );
+        secret_done?;
+        if pod_done? {
+            tracing::debug!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %self.node, "created physical pod");
+        }
+        Ok(())
+    }
+}
+
 /// Wakes the syncer on every virtual change to what it syncs (pods, the ConfigMaps and
 /// Secrets they use, Services, ServiceAccounts whose tokens they mount).
-async fn watch_virtual(app: Arc<ApiState>, changed: Arc<Notify>, stop: CancellationToken) {
+/// Also hands each pod newly bound to this cluster's `node` to the create lane (once per
+/// uid; when the lane's queue is full the pod is left to the passes).
+async fn watch_virtual(
+    app: Arc<ApiState>,
+    changed: Arc<Notify>,
+    node: String,
+    bound: tokio::sync::mpsc::Sender<Arc<Value>>,
+    stop: CancellationToken,
+) {
+    // Pods already handed over, by uid (bounded by the live pods: removed on deletion).
+    let mut handed: HashSet<String> = HashSet::new();
     loop {
         let Ok(start) = app.store.hub().subscribe(None) else {
             return;
@@ -797,10 +1015,14 @@ async fn watch_virtual(app: Arc<ApiState>, changed: Arc<Notify>, stop: Cancellat
                     ) {
                         changed.notify_one();
                     }
+                    if &*ev.resource == "pods" {
+                        hand_over_bound(&ev, &node, &mut handed, &bound);
+                    }
                 }
                 // Fell behind: a pass covers everything anyway.
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     changed.notify_one();
+                    handed.clear();
                     break;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -824,6 +1046,10 @@ struct Syncer {
     cluster: PhysicalCluster,
     api: Arc<PhysicalApi>,
     target: Target,
+    /// The target as of the last pass, for the create lane.
+    published: tokio::sync::watch::Sender<Option<Target>>,
+    /// What the create lane is writing.
+    in_flight: InFlight,
     failures: u32,
     /// When the last failed health check was counted.
     last_failure: Option<std::time::Instant>,
@@ -849,6 +1075,14 @@ struct Syncer {
 }
 
 impl Syncer {
+    /// The uids of the pods the create lane is writing now.
+    fn lane_writing(&self) -> HashSet<String> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     async fn pass(&mut self) -> Result<(), SyncError> {
         let healthy = self.api.healthy().await;
         // Passes run on events too: failures count at most once per PASS_EVERY, so the
@@ -1048,6 +1282,13 @@ impl Syncer {
         self.sync_claims(&wanted).await?;
         self.sync_services().await?;
         self.target.dns = self.virtual_dns();
+        self.published.send_if_modified(|t| {
+            let stale = t.as_ref() != Some(&self.target);
+            if stale {
+                *t = Some(self.target.clone());
+            }
+            stale
+        });
         // Every pod's physical call(s) are independent: they run concurrently, token Secrets
         // beside the pods that mount them (a kubelet waits for a Secret it must mount).
         let settled: std::sync::Mutex<Vec<(String, (String, String))>> = Default::default();
@@ -1057,6 +1298,7 @@ impl Syncer {
         let token_secrets = this.sync_token_secrets(&vpods, &mut work).await?;
         // The physical pods some live virtual pod owns; the others are strays.
         let mut kept: HashSet<&str> = HashSet::new();
+        let in_flight = this.lane_writing();
         for v in &vpods {
             let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
             let mine = by_uid.get(uid).copied();
@@ -1088,6 +1330,7 @@ impl Syncer {
                 continue;
             }
             match mine {
+                None if in_flight.contains(uid) => {}
                 None => {
                     let pname = translate::physical_name(name, ns, &id);
                     if physical.contains_key(pname.as_str()) || terminal(v) {
@@ -1733,12 +1976,13 @@ impl Syncer {
             .collect();
         let now = jiff::Timestamp::now().as_second();
         let mut out = HashMap::new();
+        let in_flight = self.lane_writing();
         for v in vpods.iter().filter(|v| !deleting(v) && !terminal(v)) {
             if !translate::has_token_volume(v) {
                 continue;
             }
             let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
-            let pname = translate::physical_name(&format!("{name}-token"), ns, id);
+            let pname = token_secret_name(v, id);
             let current = existing.get(&pname);
             let expires = current
                 .and_then(|s| s.pointer("/metadata/annotations"))
@@ -1753,48 +1997,17 @@ impl Syncer {
                     == Some(uid)
             });
             out.insert(uid.to_string(), pname.clone());
-            if same_pod && expires - now > POD_TOKEN_REFRESH_BEFORE {
+            if same_pod && expires - now > POD_TOKEN_REFRESH_BEFORE || in_flight.contains(uid) {
                 continue;
             }
-            let sa = v
-                .pointer("/spec/serviceAccountName")
-                .and_then(Value::as_str)
-                .unwrap_or("default");
-            let request = json!({"spec": {"expirationSeconds": POD_TOKEN_SECONDS,
-                "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": name, "uid": uid}}});
-            let minted = match self.app.service_account_tokens.token_request(
-                &self.app.store,
-                ns,
-                sa,
-                &request,
-            ) {
-                Ok(m) => m,
+            let mut secret = match mint_token_secret(&self.app, &self.target, v, &pname, now) {
+                Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "cannot mint the pod's token; the pod waits");
                     out.remove(uid);
                     continue;
                 }
             };
-            let token = minted
-                .pointer("/status/token")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            use base64::Engine;
-            let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-            let mut labels = translate::managed_labels(ns, id);
-            labels.insert("vkube.io/kind".into(), json!("service-account-token"));
-            let mut secret = json!({
-                "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": {
-                    "name": pname, "namespace": self.target.namespace, "labels": labels,
-                    "annotations": {
-                        translate::ANN_NAME: name, translate::ANN_NAMESPACE: ns, translate::ANN_UID: uid,
-                        translate::ANN_VCLUSTER: id, ANN_TOKEN_FOR: format!("{ns}/{name}"),
-                        ANN_TOKEN_EXPIRES: (now + POD_TOKEN_SECONDS).to_string(),
-                    },
-                },
-                "data": {"token": b64(token), "ca.crt": b64(&self.app.ca_pem), "namespace": b64(ns)},
-            });
             let api = &self.api;
             match current {
                 None => work.push(Box::pin(async move {
@@ -1823,6 +2036,54 @@ impl Syncer {
         }
         Ok(out)
     }
+}
+
+/// The physical name of the Secret holding a virtual pod's ServiceAccount token.
+fn token_secret_name(v: &Value, id: &str) -> String {
+    let (ns, name) = (meta(v, "namespace"), meta(v, "name"));
+    translate::physical_name(&format!("{name}-token"), ns, id)
+}
+
+/// The physical Secret `pname` for virtual pod `v`: a token minted now by TokenRequest for
+/// the pod's ServiceAccount, bound to the pod, plus the cluster CA and the namespace.
+fn mint_token_secret(
+    app: &ApiState,
+    target: &Target,
+    v: &Value,
+    pname: &str,
+    now: i64,
+) -> Result<Value, crate::api::error::ApiError> {
+    let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
+    let id = &target.vcluster_id;
+    let sa = v
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let request = json!({"spec": {"expirationSeconds": POD_TOKEN_SECONDS,
+        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": name, "uid": uid}}});
+    let minted = app
+        .service_account_tokens
+        .token_request(&app.store, ns, sa, &request)?;
+    let token = minted
+        .pointer("/status/token")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut labels = translate::managed_labels(ns, id);
+    labels.insert("vkube.io/kind".into(), json!("service-account-token"));
+    Ok(json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {
+            "name": pname, "namespace": target.namespace, "labels": labels,
+            "annotations": {
+                translate::ANN_NAME: name, translate::ANN_NAMESPACE: ns, translate::ANN_UID: uid,
+                translate::ANN_VCLUSTER: id, ANN_TOKEN_FOR: format!("{ns}/{name}"),
+                ANN_TOKEN_EXPIRES: (now + POD_TOKEN_SECONDS).to_string(),
+            },
+        },
+        "data": {"token": b64(token), "ca.crt": b64(&app.ca_pem), "namespace": b64(ns)},
+    }))
 }
 
 /// Status (and the physical node annotation) of a physical pod, copied up in one write
@@ -1940,5 +2201,79 @@ mod tests {
         for (pod, want) in cases {
             assert_eq!(kubelet_reported(&pod), want, "{pod}");
         }
+    }
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+    use crate::store::testing::{apply, key};
+    use crate::store::{Command, Store};
+    use bytes::Bytes;
+
+    fn write(store: &Store, index: u64, o: &Value, create: bool) {
+        let name = o["metadata"]["name"].as_str().expect("name");
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+        let resource = if ns.is_empty() { "namespaces" } else { "pods" };
+        let object = Bytes::from(serde_json::to_vec(o).expect("json"));
+        let key = key(resource, ns, name);
+        let command = if create {
+            Command::Create { key, object }
+        } else {
+            let expected_rv = store
+                .get(resource, ns, name)
+                .expect("stored")
+                .resource_version;
+            Command::Update {
+                key,
+                expected_rv,
+                object,
+            }
+        };
+        apply(store, index, command);
+    }
+
+    #[test]
+    fn each_pod_bound_here_is_handed_to_the_create_lane_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(dir.path(), 100).expect("store");
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default", "uid": "ns"}});
+        write(&store, 1, &ns, true);
+        let mut live = store.hub().subscribe(None).expect("subscribe").live;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let mut handed = HashSet::new();
+        let mut hand =
+            |live: &mut tokio::sync::broadcast::Receiver<Arc<crate::store::WatchEvent>>| {
+                let ev = live.try_recv().expect("an event");
+                hand_over_bound(&ev, "east", &mut handed, &tx);
+            };
+        let pod = |node: Option<&str>, phase: &str| {
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+                "spec": {"nodeName": node}, "status": {"phase": phase}})
+        };
+        // Unbound, then bound elsewhere: nothing.
+        write(&store, 2, &pod(None, "Pending"), true);
+        hand(&mut live);
+        assert!(rx.try_recv().is_err());
+        // Bound here: handed over; later changes are not handed again.
+        write(&store, 3, &pod(Some("east"), "Pending"), false);
+        hand(&mut live);
+        assert_eq!(meta(&rx.try_recv().expect("handed"), "uid"), "u1");
+        write(&store, 4, &pod(Some("east"), "Running"), false);
+        hand(&mut live);
+        assert!(rx.try_recv().is_err());
+        // Another cluster's pod, and a finished one, are not.
+        let mut other = pod(Some("west"), "Pending");
+        other["metadata"]["name"] = json!("q");
+        other["metadata"]["uid"] = json!("u2");
+        write(&store, 5, &other, true);
+        hand(&mut live);
+        let mut done = pod(Some("east"), "Succeeded");
+        done["metadata"]["name"] = json!("r");
+        done["metadata"]["uid"] = json!("u3");
+        write(&store, 6, &done, true);
+        hand(&mut live);
+        assert!(rx.try_recv().is_err());
     }
 }
