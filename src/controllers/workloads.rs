@@ -596,49 +596,16 @@ fn pods_on(store: &Store, node: &str) -> Vec<ObjKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{apply, key};
-    use crate::store::{Command, EventType};
-    use bytes::Bytes;
+    use crate::store::EventType;
+    use crate::store::testing::put;
 
     /// A store in `dir` holding namespace `default`, and a log index counter.
     fn store(dir: &std::path::Path) -> (Store, u64) {
         let store = Store::open(dir, 100).expect("store");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": "default", "uid": "ns-default"}});
-        create(&store, 1, "namespaces", &ns);
+        put(&store, 1, "namespaces", &ns);
         (store, 2)
-    }
-
-    fn create(store: &Store, index: u64, resource: &str, o: &Value) {
-        let (ns, name) = (
-            o["metadata"]["namespace"].as_str().unwrap_or(""),
-            o["metadata"]["name"].as_str().expect("name"),
-        );
-        let object = Bytes::from(serde_json::to_vec(o).expect("json"));
-        let key = key(resource, ns, name);
-        apply(store, index, Command::Create { key, object });
-    }
-
-    fn update(store: &Store, index: u64, resource: &str, o: &Value) {
-        let (ns, name) = (
-            o["metadata"]["namespace"].as_str().unwrap_or(""),
-            o["metadata"]["name"].as_str().expect("name"),
-        );
-        let expected_rv = store
-            .get(resource, ns, name)
-            .expect("stored")
-            .resource_version;
-        let object = Bytes::from(serde_json::to_vec(o).expect("json"));
-        let key = key(resource, ns, name);
-        apply(
-            store,
-            index,
-            Command::Update {
-                key,
-                expected_rv,
-                object,
-            },
-        );
     }
 
     fn owned(kind: &str, name: &str) -> Value {
@@ -661,8 +628,8 @@ mod tests {
             let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {"name": format!("{d}-1"), "namespace": "default", "uid": format!("uid-{d}-1"),
                     "ownerReferences": owned("Deployment", d)}});
-            create(&store, i, DEPLOYMENTS, &deployment);
-            create(&store, i + 1, REPLICA_SETS, &rs);
+            put(&store, i, DEPLOYMENTS, &deployment);
+            put(&store, i + 1, REPLICA_SETS, &rs);
             i += 2;
         }
         let mut live = store.hub().subscribe(None).expect("subscribe").live;
@@ -670,7 +637,7 @@ mod tests {
             let pod = json!({"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": format!("{d}-1-a"), "namespace": "default", "uid": format!("uid-{d}-pod"),
                     "ownerReferences": owned("ReplicaSet", &format!("{d}-1"))}});
-            create(&store, i, PODS, &pod);
+            put(&store, i, PODS, &pod);
             i += 1;
         }
         let c = DeploymentController;
@@ -687,28 +654,28 @@ mod tests {
         let (store, i) = store(dir.path());
         let mut node = json!({"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "n1", "uid": "uid-n1"}, "spec": {}});
-        create(&store, i, "nodes", &node);
+        put(&store, i, "nodes", &node);
         let pod = json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
             "spec": {"nodeName": "n1"}});
         let mut live = store.hub().subscribe(None).expect("subscribe").live;
-        create(&store, i + 1, PODS, &pod);
+        put(&store, i + 1, PODS, &pod);
         let c = TaintEvictionController;
         let pod_key = vec![("default".to_string(), "p".to_string())];
         assert!(c.keys_for(&next(&mut live), &store).is_empty());
         // A NoSchedule taint evicts nothing either.
         node["spec"]["taints"] = json!([{"key": "k", "effect": "NoSchedule"}]);
-        update(&store, i + 2, "nodes", &node);
+        put(&store, i + 2, "nodes", &node);
         assert!(c.keys_for(&next(&mut live), &store).is_empty());
         // A NoExecute taint brings in the node's pods, and later changes of pods.
         node["spec"]["taints"] = json!([{"key": "k", "effect": "NoExecute"}]);
-        update(&store, i + 3, "nodes", &node);
+        put(&store, i + 3, "nodes", &node);
         let ev = next(&mut live);
         assert_eq!(ev.kind, EventType::Modified);
         assert_eq!(c.keys_for(&ev, &store), pod_key);
         let mut labelled = pod.clone();
         labelled["metadata"]["labels"] = json!({"a": "b"});
-        update(&store, i + 4, PODS, &labelled);
+        put(&store, i + 4, PODS, &labelled);
         assert_eq!(c.keys_for(&next(&mut live), &store), pod_key);
     }
 }

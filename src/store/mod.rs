@@ -744,6 +744,24 @@ pub(crate) mod testing {
         }
     }
 
+    /// Creates `object` (its metadata names it) as log entry `index`, or replaces the stored
+    /// one at its current resourceVersion.
+    pub(crate) fn put(store: &Store, index: u64, resource: &str, object: &serde_json::Value) {
+        let ns = object["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = object["metadata"]["name"].as_str().expect("a name");
+        let bytes = bytes::Bytes::from(serde_json::to_vec(object).expect("json"));
+        let key = key(resource, ns, name);
+        let command = match store.get(resource, ns, name) {
+            None => Command::Create { key, object: bytes },
+            Some(stored) => Command::Update {
+                key,
+                expected_rv: stored.resource_version,
+                object: bytes,
+            },
+        };
+        apply(store, index, command);
+    }
+
     /// Applies `command` as log entry `index`.
     pub(crate) fn apply(store: &Store, index: u64, command: Command) -> CommandResult {
         store

@@ -344,11 +344,15 @@ impl PhysicalApi {
     }
 
     /// Creates `obj` unless a namesake exists (another pass, or an earlier life, made it):
-    /// whether this call created it.
-    async fn create_if_absent(&self, resource: &str, obj: &Value) -> Result<bool, SyncError> {
+    /// the created object, or `None` when there was a namesake.
+    async fn create_if_absent(
+        &self,
+        resource: &str,
+        obj: &Value,
+    ) -> Result<Option<Value>, SyncError> {
         match self.create(resource, obj).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some(409) => Ok(false),
+            Ok(created) => Ok(Some(created)),
+            Err(e) if e.code() == Some(409) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -897,18 +901,14 @@ impl CreateLane {
         self.informers.get(resource)?.lookup(name)
     }
 
-    /// Creates `obj` and caches it; false when a namesake exists.
+    /// Creates `obj` unless a namesake exists and caches it; whether it was created.
     async fn create_cached(&self, resource: &str, obj: &Value) -> Result<bool, SyncError> {
-        match self.api.create(resource, obj).await {
-            Ok(created) => {
-                if let Some(i) = self.informers.get(resource) {
-                    i.note_created(created);
-                }
-                Ok(true)
-            }
-            Err(e) if e.code() == Some(409) => Ok(false),
-            Err(e) => Err(e),
+        let created = self.api.create_if_absent(resource, obj).await?;
+        let made = created.is_some();
+        if let (Some(created), Some(i)) = (created, self.informers.get(resource)) {
+            i.note_created(created);
         }
+        Ok(made)
     }
 
     async fn create(&self, handed: &Value) -> Result<(), SyncError> {
@@ -1295,10 +1295,12 @@ impl Syncer {
         let settled = &settled;
         let this: &Syncer = self;
         let mut work: Vec<BoxFuture<'_, Result<(), SyncError>>> = Vec::new();
-        let token_secrets = this.sync_token_secrets(&vpods, &mut work).await?;
+        let in_flight = this.lane_writing();
+        let token_secrets = this
+            .sync_token_secrets(&vpods, &in_flight, &mut work)
+            .await?;
         // The physical pods some live virtual pod owns; the others are strays.
         let mut kept: HashSet<&str> = HashSet::new();
-        let in_flight = this.lane_writing();
         for v in &vpods {
             let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
             let mine = by_uid.get(uid).copied();
@@ -1344,7 +1346,7 @@ impl Syncer {
                     let ppod = translate::translate_pod(v, &this.target, token)
                         .map_err(|e| SyncError::Translate(e, this.cluster.name.clone()))?;
                     work.push(Box::pin(async move {
-                        if this.api.create_if_absent("pods", &ppod).await? {
+                        if this.api.create_if_absent("pods", &ppod).await?.is_some() {
                             tracing::debug!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %this.cluster.name, "created physical pod");
                         }
                         Ok(())
@@ -1956,10 +1958,12 @@ impl Syncer {
 
     /// The Secrets holding the ServiceAccount token (minted by TokenRequest, bound to the
     /// pod, refreshed before it expires), the cluster CA and the namespace of every live pod
-    /// that mounts a token; the others are deleted. Returns pod uid → Secret name.
+    /// that mounts a token (except those the create lane is writing); the others are deleted.
+    /// Returns pod uid → Secret name.
     async fn sync_token_secrets<'s>(
         &'s self,
         vpods: &[Arc<Value>],
+        in_flight: &HashSet<String>,
         work: &mut Vec<BoxFuture<'s, Result<(), SyncError>>>,
     ) -> Result<HashMap<String, String>, SyncError> {
         let id = &self.target.vcluster_id;
@@ -1976,7 +1980,6 @@ impl Syncer {
             .collect();
         let now = jiff::Timestamp::now().as_second();
         let mut out = HashMap::new();
-        let in_flight = self.lane_writing();
         for v in vpods.iter().filter(|v| !deleting(v) && !terminal(v)) {
             if !translate::has_token_volume(v) {
                 continue;
@@ -2182,6 +2185,8 @@ fn terminal(pod: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
+    use crate::store::testing::put;
 
     #[test]
     fn only_kubelet_reported_status_is_hurried_up() {
@@ -2202,43 +2207,13 @@ mod tests {
             assert_eq!(kubelet_reported(&pod), want, "{pod}");
         }
     }
-}
-
-#[cfg(test)]
-mod lane_tests {
-    use super::*;
-    use crate::store::testing::{apply, key};
-    use crate::store::{Command, Store};
-    use bytes::Bytes;
-
-    fn write(store: &Store, index: u64, o: &Value, create: bool) {
-        let name = o["metadata"]["name"].as_str().expect("name");
-        let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
-        let resource = if ns.is_empty() { "namespaces" } else { "pods" };
-        let object = Bytes::from(serde_json::to_vec(o).expect("json"));
-        let key = key(resource, ns, name);
-        let command = if create {
-            Command::Create { key, object }
-        } else {
-            let expected_rv = store
-                .get(resource, ns, name)
-                .expect("stored")
-                .resource_version;
-            Command::Update {
-                key,
-                expected_rv,
-                object,
-            }
-        };
-        apply(store, index, command);
-    }
 
     #[test]
     fn each_pod_bound_here_is_handed_to_the_create_lane_once() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(dir.path(), 100).expect("store");
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default", "uid": "ns"}});
-        write(&store, 1, &ns, true);
+        put(&store, 1, "namespaces", &ns);
         let mut live = store.hub().subscribe(None).expect("subscribe").live;
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
         let mut handed = HashSet::new();
@@ -2252,27 +2227,27 @@ mod lane_tests {
                 "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
                 "spec": {"nodeName": node}, "status": {"phase": phase}})
         };
-        // Unbound, then bound elsewhere: nothing.
-        write(&store, 2, &pod(None, "Pending"), true);
+        // Unbound: nothing.
+        put(&store, 2, "pods", &pod(None, "Pending"));
         hand(&mut live);
         assert!(rx.try_recv().is_err());
         // Bound here: handed over; later changes are not handed again.
-        write(&store, 3, &pod(Some("east"), "Pending"), false);
+        put(&store, 3, "pods", &pod(Some("east"), "Pending"));
         hand(&mut live);
         assert_eq!(meta(&rx.try_recv().expect("handed"), "uid"), "u1");
-        write(&store, 4, &pod(Some("east"), "Running"), false);
+        put(&store, 4, "pods", &pod(Some("east"), "Running"));
         hand(&mut live);
         assert!(rx.try_recv().is_err());
         // Another cluster's pod, and a finished one, are not.
         let mut other = pod(Some("west"), "Pending");
         other["metadata"]["name"] = json!("q");
         other["metadata"]["uid"] = json!("u2");
-        write(&store, 5, &other, true);
+        put(&store, 5, "pods", &other);
         hand(&mut live);
         let mut done = pod(Some("east"), "Succeeded");
         done["metadata"]["name"] = json!("r");
         done["metadata"]["uid"] = json!("u3");
-        write(&store, 6, &done, true);
+        put(&store, 6, "pods", &done);
         hand(&mut live);
         assert!(rx.try_recv().is_err());
     }
