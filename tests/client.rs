@@ -50,7 +50,8 @@ async fn typed_crud_paging_and_watch() {
         .expect("numeric rv");
 
     // Watch from the create's revision sees the next change, then a bookmark-capable watch.
-    let wp = WatchParams::default().timeout(10);
+    // (Only `a`: the namespace's `kube-root-ca.crt` may be published meanwhile.)
+    let wp = WatchParams::default().fields("metadata.name=a").timeout(10);
     let mut stream = api
         .watch(&wp, &rv1.to_string())
         .await
