@@ -54,6 +54,9 @@ const CONCURRENT_CALLS: usize = 16;
 const BOUND_QUEUE: usize = 4096;
 /// How long the create lane gathers newly bound pods into one batch.
 const LANE_GATHER: Duration = Duration::from_millis(20);
+/// How often a status copy that lost a race (409) is tried on the virtual pod as it is then,
+/// before it is left to the next pass.
+const STATUS_ATTEMPTS: usize = 3;
 /// The physical resources the syncer manages (each cached by an [`informer::Informer`]).
 const MANAGED: [&str; 7] = [
     "pods",
@@ -680,6 +683,7 @@ pub fn spawn(
             changed.clone(),
             s.cluster.name.clone(),
             bound_tx,
+            s.in_flight.clone(),
             stop.clone(),
         ));
         let lane = CreateLane {
@@ -803,12 +807,14 @@ fn kubelet_reported(p: &Value) -> bool {
             .is_some_and(|c| !c.is_empty())
 }
 
-/// Hands `ev`'s pod to the create lane the first time it is seen live and bound to `node`.
+/// Hands `ev`'s pod to the create lane the first time it is seen live and bound to `node`;
+/// from then until the lane is done with it, it is in flight (passes leave it to the lane).
 fn hand_over_bound(
     ev: &crate::store::WatchEvent,
     node: &str,
     handed: &mut HashSet<String>,
     bound: &tokio::sync::mpsc::Sender<Arc<Value>>,
+    in_flight: &InFlight,
 ) {
     let pod = &ev.object;
     if ev.kind == crate::store::EventType::Deleted {
@@ -821,13 +827,19 @@ fn hand_over_bound(
     let v = pod.parsed();
     if v.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node) && !terminal(&v) {
         handed.insert(pod.uid.clone());
+        let mut writing = in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        writing.insert(pod.uid.clone());
         if bound.try_send(v).is_err() {
+            writing.remove(&pod.uid);
             tracing::debug!(pod = %pod.name, "create lane full; a pass creates the pod");
         }
     }
 }
 
-/// Virtual pod uids whose physical objects the create lane is writing; passes leave them be.
+/// Virtual pod uids handed to the create lane that it has not finished (queued or being
+/// written); passes leave them be.
 type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
 
 /// Creates the physical pods of newly bound virtual pods soon after binding, in batches (up
@@ -869,18 +881,8 @@ impl CreateLane {
                     Ok(None) | Err(_) => break,
                 }
             }
-            let claimed: Vec<Arc<Value>> = {
-                let mut in_flight = self
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                batch
-                    .into_iter()
-                    .filter(|v| in_flight.insert(meta(v, "uid").to_string()))
-                    .collect()
-            };
             let this = &self;
-            let work = futures::stream::iter(claimed).for_each_concurrent(CONCURRENT_CALLS, |v| async move {
+            let work = futures::stream::iter(batch).for_each_concurrent(CONCURRENT_CALLS, |v| async move {
                 if let Err(e) = this.create(&v).await {
                     tracing::debug!(error = %e, "physical pod not created at once; a pass retries");
                 }
@@ -993,6 +995,7 @@ async fn watch_virtual(
     changed: Arc<Notify>,
     node: String,
     bound: tokio::sync::mpsc::Sender<Arc<Value>>,
+    in_flight: InFlight,
     stop: CancellationToken,
 ) {
     // Pods already handed over, by uid (bounded by the live pods: removed on deletion).
@@ -1016,7 +1019,7 @@ async fn watch_virtual(
                         changed.notify_one();
                     }
                     if &*ev.resource == "pods" {
-                        hand_over_bound(&ev, &node, &mut handed, &bound);
+                        hand_over_bound(&ev, &node, &mut handed, &bound, &in_flight);
                     }
                 }
                 // Fell behind: a pass covers everything anyway.
@@ -1075,7 +1078,7 @@ struct Syncer {
 }
 
 impl Syncer {
-    /// The uids of the pods the create lane is writing now.
+    /// The uids of the pods the create lane has yet to finish.
     fn lane_writing(&self) -> HashSet<String> {
         self.in_flight
             .lock()
@@ -1244,6 +1247,11 @@ impl Syncer {
     async fn sync_pods(&mut self) -> Result<(), SyncError> {
         let id = self.target.vcluster_id.clone();
         let node = self.cluster.name.clone();
+        // The physical pods and Secrets first: each pod and token Secret was created for a
+        // virtual pod already bound here (by a pass or the create lane), so reading the
+        // virtual pods after them finds that pod, and what was made for it is no stray.
+        let ppods = self.managed("pods").await?;
+        let psecrets = self.managed("secrets").await?;
         let vpods: Vec<Arc<Value>> = self
             .app
             .store
@@ -1253,7 +1261,6 @@ impl Syncer {
             .map(|o| o.parsed())
             .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str()))
             .collect();
-        let ppods = self.managed("pods").await?;
         // The physical pods by name, and by the uid of the virtual pod they were written for.
         let mut physical: HashMap<&str, &Value> = HashMap::with_capacity(ppods.len());
         let mut by_uid: HashMap<&str, &Value> = HashMap::with_capacity(ppods.len());
@@ -1296,9 +1303,7 @@ impl Syncer {
         let this: &Syncer = self;
         let mut work: Vec<BoxFuture<'_, Result<(), SyncError>>> = Vec::new();
         let in_flight = this.lane_writing();
-        let token_secrets = this
-            .sync_token_secrets(&vpods, &in_flight, &mut work)
-            .await?;
+        let token_secrets = this.sync_token_secrets(&vpods, psecrets, &in_flight, &mut work);
         // The physical pods some live virtual pod owns; the others are strays.
         let mut kept: HashSet<&str> = HashSet::new();
         for v in &vpods {
@@ -1416,8 +1421,7 @@ impl Syncer {
         let mut writes = Vec::new();
         for e in &events {
             let about = e.pointer("/involvedObject/name").and_then(Value::as_str);
-            let is_pod = e.pointer("/involvedObject/kind").and_then(Value::as_str) == Some("Pod");
-            let (Some(pname), true) = (about, is_pod) else {
+            let (Some(pname), true) = (about, translate::copied_up(e)) else {
                 continue;
             };
             let name = meta(e, "name");
@@ -1958,18 +1962,17 @@ impl Syncer {
 
     /// The Secrets holding the ServiceAccount token (minted by TokenRequest, bound to the
     /// pod, refreshed before it expires), the cluster CA and the namespace of every live pod
-    /// that mounts a token (except those the create lane is writing); the others are deleted.
-    /// Returns pod uid → Secret name.
-    async fn sync_token_secrets<'s>(
+    /// that mounts a token (except those the create lane is writing); the others among
+    /// `secrets` (the physical ones) are deleted. Returns pod uid → Secret name.
+    fn sync_token_secrets<'s>(
         &'s self,
         vpods: &[Arc<Value>],
+        secrets: Vec<Arc<Value>>,
         in_flight: &HashSet<String>,
         work: &mut Vec<BoxFuture<'s, Result<(), SyncError>>>,
-    ) -> Result<HashMap<String, String>, SyncError> {
+    ) -> HashMap<String, String> {
         let id = &self.target.vcluster_id;
-        let existing: HashMap<String, Arc<Value>> = self
-            .managed("secrets")
-            .await?
+        let existing: HashMap<String, Arc<Value>> = secrets
             .into_iter()
             .filter(|s| {
                 s.pointer("/metadata/annotations")
@@ -2037,7 +2040,7 @@ impl Syncer {
                 }));
             }
         }
-        Ok(out)
+        out
     }
 }
 
@@ -2089,10 +2092,44 @@ fn mint_token_secret(
     }))
 }
 
-/// Status (and the physical node annotation) of a physical pod, copied up in one write
-/// (the pod status subresource takes annotations, as upstream's does).
-/// Whether the virtual pod was in step already.
+/// Copies the status and node of physical pod `p` onto virtual pod `v` in one write (the pod
+/// status subresource takes annotations, as upstream's does). Whether `v` was in step
+/// already. A write that conflicts with another one (a binding, a label change) is
+/// tried again on the virtual pod as it is then, while it is still the pod `p` was made for.
 async fn status_up(app: &Arc<ApiState>, v: &Value, p: &Value) -> Result<bool, SyncError> {
+    let mut current: Option<Arc<Value>> = None;
+    for _ in 0..STATUS_ATTEMPTS {
+        let v = current.as_deref().unwrap_or(v);
+        let Some(object) = with_physical_status(v, p) else {
+            return Ok(true);
+        };
+        let (ns, name) = (meta(v, "namespace"), meta(v, "name"));
+        let action = Action::UpdateStatus {
+            kind: PODS,
+            namespace: ns.to_string(),
+            object,
+        };
+        match execute(app, &action).await {
+            Ok(()) => return Ok(false),
+            Err(crate::api::error::ApiError::Conflict(..)) => {
+                let uid = meta(v, "uid");
+                match app.store.get("pods", ns, name) {
+                    Some(now) if now.uid == uid => current = Some(now.parsed()),
+                    _ => return Ok(false), // gone, or a namesake: nothing of ours to write
+                }
+                if current.as_deref().is_some_and(deleting) {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(SyncError::Virtual(e.to_string())),
+        }
+    }
+    Ok(false)
+}
+
+/// The virtual pod `v` with the status (and node annotation) of its physical pod `p`, or
+/// `None` when it has them already.
+fn with_physical_status(v: &Value, p: &Value) -> Option<Value> {
     let status = translate::virtual_pod_status(p, v);
     let node = translate::physical_node_annotation(p);
     let node_changed = node.as_ref().is_some_and(|(key, node)| {
@@ -2102,7 +2139,7 @@ async fn status_up(app: &Arc<ApiState>, v: &Value, p: &Value) -> Result<bool, Sy
             != Some(node.as_str())
     });
     if v.get("status") == Some(&status) && !node_changed {
-        return Ok(true);
+        return None;
     }
     let mut object = v.clone();
     object["status"] = status;
@@ -2113,17 +2150,7 @@ async fn status_up(app: &Arc<ApiState>, v: &Value, p: &Value) -> Result<bool, Sy
         }
         meta_obj["annotations"][key] = json!(node);
     }
-    let action = Action::UpdateStatus {
-        kind: PODS,
-        namespace: meta(v, "namespace").to_string(),
-        object,
-    };
-    match execute(app, &action).await {
-        Ok(()) => Ok(false),
-        // Written meanwhile (by the status lane or a pass): whoever sees it next checks again.
-        Err(crate::api::error::ApiError::Conflict(..)) => Ok(false),
-        Err(e) => Err(SyncError::Virtual(e.to_string())),
-    }
+    Some(object)
 }
 
 /// Every request and limit `wanted` sets has the same quantity in `current`.
@@ -2217,10 +2244,11 @@ mod tests {
         let mut live = store.hub().subscribe(None).expect("subscribe").live;
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
         let mut handed = HashSet::new();
+        let in_flight = InFlight::default();
         let mut hand =
             |live: &mut tokio::sync::broadcast::Receiver<Arc<crate::store::WatchEvent>>| {
                 let ev = live.try_recv().expect("an event");
-                hand_over_bound(&ev, "east", &mut handed, &tx);
+                hand_over_bound(&ev, "east", &mut handed, &tx, &in_flight);
             };
         let pod = |node: Option<&str>, phase: &str| {
             json!({"apiVersion": "v1", "kind": "Pod",
@@ -2238,6 +2266,12 @@ mod tests {
         put(&store, 4, "pods", &pod(Some("east"), "Running"));
         hand(&mut live);
         assert!(rx.try_recv().is_err());
+        let writing = in_flight.lock().expect("in flight").clone();
+        assert_eq!(
+            writing,
+            HashSet::from(["u1".to_string()]),
+            "passes leave a handed pod to the lane"
+        );
         // Another cluster's pod, and a finished one, are not.
         let mut other = pod(Some("west"), "Pending");
         other["metadata"]["name"] = json!("q");

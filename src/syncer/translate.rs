@@ -732,6 +732,19 @@ const PVC_CONTROLLER_ANNOTATIONS: &[&str] = &[
     "volume.beta.kubernetes.io/storage-provisioner",
 ];
 
+/// Whether a physical Event is copied up: those about pods, except the physical scheduler's
+/// `Scheduled`. The virtual cluster's scheduler placed the virtual pod (its `Scheduled` event
+/// names the virtual node); a second one would name a node the virtual cluster does not have
+/// (the physical node is the pod's `vkube.io/physical-node` annotation). A physical
+/// `FailedScheduling` is copied: it says why the pod waits.
+pub fn copied_up(event: &Value) -> bool {
+    event
+        .pointer("/involvedObject/kind")
+        .and_then(Value::as_str)
+        == Some("Pod")
+        && event.get("reason").and_then(Value::as_str) != Some("Scheduled")
+}
+
 /// The virtual Event for a physical Event about a physical pod: about the virtual pod
 /// (`vpod`: namespace, name, uid), named `<virtual pod>.<the physical event's suffix>`, the
 /// physical pod's name in its message replaced by the virtual one.
@@ -1845,6 +1858,15 @@ mod tests {
                 "source": {"component": "default-scheduler"},
             })
         );
+    }
+
+    #[test]
+    fn the_physical_schedulers_placement_is_not_copied_up() {
+        let event = |kind: &str, reason: &str| json!({"involvedObject": {"kind": kind, "name": "web-x-shop-x-vk1"}, "reason": reason});
+        assert!(copied_up(&event("Pod", "Started")));
+        assert!(copied_up(&event("Pod", "FailedScheduling")));
+        assert!(!copied_up(&event("Pod", "Scheduled")));
+        assert!(!copied_up(&event("Node", "Started")));
     }
 
     #[test]
