@@ -562,7 +562,6 @@ impl Controller for TaintEvictionController {
     }
 }
 
-/// Keys of the pods bound to `node`.
 /// A node's `NoExecute` taints.
 fn no_execute_taints(node: &Value) -> Vec<Value> {
     node.pointer("/spec/taints")
@@ -583,6 +582,7 @@ fn any_no_execute_taint(store: &Store) -> bool {
         .any(|n| !no_execute_taints(&n.parsed()).is_empty())
 }
 
+/// Keys of the pods bound to `node`.
 fn pods_on(store: &Store, node: &str) -> Vec<ObjKey> {
     store
         .list(PODS, None, None, 0, &|o| !o.deleting)

@@ -936,20 +936,14 @@ impl CreateLane {
             return Ok(()); // There is one (or the cache cannot tell): the passes decide.
         }
         for (kind, rname) in translate::referenced_objects(&v) {
-            let resource = match kind {
-                RefKind::PersistentVolumeClaim => return Ok(()),
-                RefKind::ConfigMap => "configmaps",
-                RefKind::Secret => "secrets",
-            };
-            let Some(desired) = self.app.store.get(resource, ns, &rname) else {
+            if kind == RefKind::PersistentVolumeClaim {
+                return Ok(());
+            }
+            let Some(desired) = physical_copy(&self.app, &target, kind, ns, &rname, &self.node)?
+            else {
                 return Ok(());
             };
-            let desired = match kind {
-                RefKind::ConfigMap => translate::translate_config_map(&desired.value(), &target),
-                _ => translate::translate_secret(&desired.value(), &target),
-            }
-            .map_err(|e| SyncError::Translate(e, self.node.clone()))?;
-            match self.cached(resource, meta(&desired, "name")) {
+            match self.cached(kind.resource(), meta(&desired, "name")) {
                 Some(Some(cur)) if !content_differs(&cur, &desired) => {}
                 _ => return Ok(()),
             }
@@ -1585,25 +1579,18 @@ impl Syncer {
         wanted: &HashSet<(RefKind, String, String)>,
     ) -> Result<(), SyncError> {
         let id = &self.target.vcluster_id;
-        for (kind, resource) in [
-            (RefKind::ConfigMap, "configmaps"),
-            (RefKind::Secret, "secrets"),
-        ] {
+        for kind in [RefKind::ConfigMap, RefKind::Secret] {
+            let resource = kind.resource();
             let existing = self.managed(resource).await?;
             let by_name: HashMap<&str, &Value> =
                 existing.iter().map(|o| (meta(o, "name"), &**o)).collect();
             let mut keep = HashSet::new();
-            for (k, ns, name) in wanted.iter().filter(|(k, _, _)| *k == kind) {
-                let _ = k;
-                let Some(v) = self.app.store.get(resource, ns, name) else {
+            for (_, ns, name) in wanted.iter().filter(|(k, _, _)| *k == kind) {
+                let Some(desired) =
+                    physical_copy(&self.app, &self.target, kind, ns, name, &self.cluster.name)?
+                else {
                     continue; // The pod waits for it, as a kubelet would.
                 };
-                let v = v.value();
-                let desired = match kind {
-                    RefKind::ConfigMap => translate::translate_config_map(&v, &self.target),
-                    _ => translate::translate_secret(&v, &self.target),
-                }
-                .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
                 let pname = meta(&desired, "name").to_string();
                 keep.insert(pname.clone());
                 match by_name.get(pname.as_str()) {
@@ -1649,7 +1636,7 @@ impl Syncer {
         wanted: &HashSet<(RefKind, String, String)>,
     ) -> Result<(), SyncError> {
         let id = &self.target.vcluster_id;
-        let resource = "persistentvolumeclaims";
+        let resource = RefKind::PersistentVolumeClaim.resource();
         let existing = self.managed(resource).await?;
         let by_name: HashMap<&str, &Value> =
             existing.iter().map(|o| (meta(o, "name"), &**o)).collect();
@@ -2003,7 +1990,7 @@ impl Syncer {
                     == Some(uid)
             });
             out.insert(uid.to_string(), pname.clone());
-            if same_pod && expires - now > POD_TOKEN_REFRESH_BEFORE || in_flight.contains(uid) {
+            if (same_pod && expires - now > POD_TOKEN_REFRESH_BEFORE) || in_flight.contains(uid) {
                 continue;
             }
             let mut secret = match mint_token_secret(&self.app, &self.target, v, &pname, now) {
@@ -2112,13 +2099,12 @@ async fn status_up(app: &Arc<ApiState>, v: &Value, p: &Value) -> Result<bool, Sy
         match execute(app, &action).await {
             Ok(()) => return Ok(false),
             Err(crate::api::error::ApiError::Conflict(..)) => {
-                let uid = meta(v, "uid");
                 match app.store.get("pods", ns, name) {
-                    Some(now) if now.uid == uid => current = Some(now.parsed()),
-                    _ => return Ok(false), // gone, or a namesake: nothing of ours to write
-                }
-                if current.as_deref().is_some_and(deleting) {
-                    return Ok(false);
+                    Some(now) if now.uid == meta(v, "uid") && !now.deleting => {
+                        current = Some(now.parsed());
+                    }
+                    // Gone, going, or a namesake: nothing of ours to write.
+                    _ => return Ok(false),
                 }
             }
             Err(e) => return Err(SyncError::Virtual(e.to_string())),
@@ -2183,6 +2169,29 @@ fn containers<'a>(pod: &'a Value, list: &str) -> impl Iterator<Item = &'a Value>
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
+}
+
+/// The physical copy of the ConfigMap or Secret `ns/name` a pod references; `None` while
+/// the virtual object does not exist (and for claims, which [`Syncer::sync_claims`] copies).
+fn physical_copy(
+    app: &ApiState,
+    target: &Target,
+    kind: RefKind,
+    ns: &str,
+    name: &str,
+    cluster: &str,
+) -> Result<Option<Value>, SyncError> {
+    let translate = match kind {
+        RefKind::ConfigMap => translate::translate_config_map,
+        RefKind::Secret => translate::translate_secret,
+        RefKind::PersistentVolumeClaim => return Ok(None),
+    };
+    let Some(v) = app.store.get(kind.resource(), ns, name) else {
+        return Ok(None);
+    };
+    translate(&v.value(), target)
+        .map(Some)
+        .map_err(|e| SyncError::Translate(e, cluster.to_string()))
 }
 
 fn content_differs(current: &Value, desired: &Value) -> bool {

@@ -126,6 +126,17 @@ pub enum RefKind {
     PersistentVolumeClaim,
 }
 
+impl RefKind {
+    /// The resource (plural) objects of this kind are stored under.
+    pub fn resource(self) -> &'static str {
+        match self {
+            RefKind::ConfigMap => "configmaps",
+            RefKind::Secret => "secrets",
+            RefKind::PersistentVolumeClaim => "persistentvolumeclaims",
+        }
+    }
+}
+
 /// How a virtual pod's update must reach the physical pod.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SpecChange {
