@@ -266,6 +266,9 @@ pub fn schedule_with_usage<N: Borrow<Value>>(
         .map(|(_, name)| name)
 }
 
+/// Bindings written at once (decisions are still made one at a time).
+const BINDING_WORKERS: usize = 16;
+
 /// The scheduler: binds each unbound pod with [`schedule`].
 #[derive(Default)]
 pub struct Scheduler {
@@ -300,15 +303,17 @@ impl UsageCache {
         }
     }
 
-    /// Records the pod `uid` at resourceVersion `rv` (older news than what it holds is
-    /// ignored).
+    /// Records the pod `uid` at resourceVersion `rv` (news no newer than what it holds is
+    /// ignored: an assumed placement stands until the pod changes).
     fn set(&mut self, uid: &str, rv: u64, json: &[u8]) {
-        let old = match self.shares.get(uid) {
-            Some((at, _)) if *at > rv => return,
-            Some((_, share)) => share.clone(),
-            None => None,
-        };
-        let share = usage_view(json).as_ref().and_then(share_of);
+        if self.shares.get(uid).is_some_and(|(at, _)| *at >= rv) {
+            return;
+        }
+        self.put(uid, rv, usage_view(json).as_ref().and_then(share_of));
+    }
+
+    fn put(&mut self, uid: &str, rv: u64, share: Option<(String, i64, i64)>) {
+        let old = self.shares.get(uid).and_then(|(_, s)| s.clone());
         self.add(&old, -1);
         self.add(&share, 1);
         self.shares.insert(uid.to_string(), (rv, share));
@@ -351,7 +356,30 @@ impl UsageCache {
 }
 
 impl Scheduler {
+    /// Chooses a node for the unbound `pod` (stored at `rv`) and counts it there at once, as
+    /// upstream's scheduler "assumes" a pod while its binding is written: decisions made
+    /// meanwhile see it. The pod's next change (the binding, or anything else) replaces the
+    /// assumption.
+    fn place<N: Borrow<Value>>(
+        &self,
+        store: &Store,
+        pod: &Value,
+        rv: u64,
+        nodes: &[N],
+    ) -> Option<String> {
+        let mut cache = self
+            .usage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.catch_up(store);
+        let node = schedule_with_usage(pod, nodes, &cache.totals)?;
+        let (cpu, mem) = pod_requests(pod);
+        cache.put(meta(pod, "uid"), rv, Some((node.clone(), cpu, mem)));
+        Some(node)
+    }
+
     /// The usage of every node now.
+    #[cfg(test)]
     fn usage(&self, store: &Store) -> NodeUsage {
         let mut cache = self
             .usage
@@ -429,11 +457,16 @@ impl Controller for Scheduler {
             .collect()
     }
 
+    /// Decisions are made one at a time; bindings are written concurrently.
+    fn workers(&self) -> usize {
+        BINDING_WORKERS
+    }
+
     fn reconcile(&self, store: &Store, key: &ObjKey, _now: Timestamp) -> Plan {
-        let Some(pod) = store.get("pods", &key.0, &key.1) else {
+        let Some(stored) = store.get("pods", &key.0, &key.1) else {
             return Plan::default();
         };
-        let pod = pod.parsed();
+        let pod = stored.parsed();
         if !node_name(&pod).is_empty() || deleting(&pod) {
             return Plan::default();
         }
@@ -443,7 +476,7 @@ impl Controller for Scheduler {
             .iter()
             .map(|o| o.parsed())
             .collect();
-        match schedule_with_usage(&pod, &nodes, &self.usage(store)) {
+        match self.place(store, &pod, stored.resource_version, &nodes) {
             Some(node) => Plan {
                 actions: vec![
                     Action::Bind {
@@ -562,6 +595,50 @@ mod tests {
             object: stored_pod("c", "n1", "100m", "Running"),
         });
         assert_eq!(used(&s), [("n1".to_string(), (100, 0, 1))]);
+
+        // Placements are counted before their bindings are written: two pending pods placed
+        // back to back do not both take the last slot of a node.
+        let nodes = [node("n1", "2", "2"), node("n2", "2", "1")];
+        for name in ["d", "e"] {
+            apply(Command::Create {
+                key: key("pods", "default", name),
+                object: stored_pod(name, "", "100m", "Pending"),
+            });
+        }
+        let pending = |name: &str| store.get("pods", "default", name).expect("pod");
+        let place = |s: &Scheduler, name: &str| {
+            let p = pending(name);
+            s.place(&store, &p.parsed(), p.resource_version, &nodes)
+        };
+        // n2 has the most free CPU; then only n1 has a free slot.
+        assert_eq!(place(&s, "d").as_deref(), Some("n2"));
+        assert_eq!(place(&s, "e").as_deref(), Some("n1"));
+        assert_eq!(
+            used(&s),
+            [
+                ("n1".to_string(), (200, 0, 2)),
+                ("n2".to_string(), (100, 0, 1))
+            ]
+        );
+        // The binding replaces the assumption (no double count); a pod that changes without
+        // being bound gives its slot back.
+        apply(Command::Update {
+            key: key("pods", "default", "d"),
+            expected_rv: rv("d"),
+            object: stored_pod("d", "n2", "100m", "Pending"),
+        });
+        apply(Command::Update {
+            key: key("pods", "default", "e"),
+            expected_rv: rv("e"),
+            object: stored_pod("e", "", "100m", "Pending"),
+        });
+        assert_eq!(
+            used(&s),
+            [
+                ("n1".to_string(), (100, 0, 1)),
+                ("n2".to_string(), (100, 0, 1))
+            ]
+        );
     }
 
     fn node(name: &str, cpu: &str, pods: &str) -> Value {

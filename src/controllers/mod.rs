@@ -78,6 +78,10 @@ pub trait Controller: Send + Sync + 'static {
     fn all_keys(&self, store: &Store) -> Vec<ObjKey>;
     /// Computes what to do for `key` from the store (no I/O).
     fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan;
+    /// How many keys it works on at once (never the same key twice at once).
+    fn workers(&self) -> usize {
+        1
+    }
 }
 
 /// A de-duplicating work queue with per-key backoff.
@@ -90,6 +94,10 @@ pub struct Queue {
 struct QueueInner {
     order: VecDeque<ObjKey>,
     pending: HashSet<ObjKey>,
+    /// Keys a worker has taken and not finished.
+    processing: HashSet<ObjKey>,
+    /// Keys added while being processed: queued again when finished.
+    dirty: HashSet<ObjKey>,
     failures: HashMap<ObjKey, u32>,
 }
 
@@ -107,10 +115,15 @@ impl Queue {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues `key` unless it is already queued.
+    /// Queues `key` unless it is already queued; a key being processed is queued again when
+    /// its worker is done with it.
     pub fn add(&self, key: ObjKey) {
         let mut q = self.lock();
         if q.pending.len() >= QUEUE_CAP || q.pending.contains(&key) {
+            return;
+        }
+        if q.processing.contains(&key) {
+            q.dirty.insert(key);
             return;
         }
         q.pending.insert(key.clone());
@@ -130,17 +143,30 @@ impl Queue {
         });
     }
 
-    /// The next key, waiting for one.
+    /// The next key, waiting for one; it is being processed until [`Queue::done`].
     pub async fn next(&self) -> ObjKey {
         loop {
             {
                 let mut q = self.lock();
                 if let Some(k) = q.order.pop_front() {
                     q.pending.remove(&k);
+                    q.processing.insert(k.clone());
                     return k;
                 }
             }
             self.notify.notified().await;
+        }
+    }
+
+    /// Marks `key` processed, queueing it again if it was added meanwhile.
+    pub fn done(&self, key: &ObjKey) {
+        let again = {
+            let mut q = self.lock();
+            q.processing.remove(key);
+            q.dirty.remove(key)
+        };
+        if again {
+            self.add(key.clone());
         }
     }
 
@@ -199,7 +225,9 @@ pub fn start(app: Arc<ApiState>, controllers: Vec<Arc<dyn Controller>>, stop: Ca
         for key in c.all_keys(&app.store) {
             q.add(key);
         }
-        tokio::spawn(worker(app.clone(), c.clone(), q.clone(), stop.clone()));
+        for _ in 0..c.workers().max(1) {
+            tokio::spawn(worker(app.clone(), c.clone(), q.clone(), stop.clone()));
+        }
     }
     tokio::spawn(dispatcher(app, queues, stop));
 }
@@ -261,6 +289,7 @@ async fn worker(
         };
         let plan = c.reconcile(&app.store, &key, jiff::Timestamp::now());
         let (done, failed) = execute_all(&app, &plan.actions).await;
+        q.done(&key);
         metrics::record(c.name(), done, failed.is_some());
         match failed {
             None => {
@@ -287,14 +316,76 @@ async fn worker(
 }
 
 /// Carries out `actions` in order and stops at the first failure; returns how many were done
-/// and the failure.
+/// and the failure. A run of pod creations goes as upstream's `slowStartBatch` does: in
+/// batches of 1, 2, 4, … created concurrently, each pod with the events that follow it (its
+/// `SuccessfulCreate`, recorded once it exists); a batch with a failure ends the plan.
 async fn execute_all(app: &Arc<ApiState>, actions: &[Action]) -> (usize, Option<ApiError>) {
-    for (done, action) in actions.iter().enumerate() {
-        if let Err(e) = execute(app, action).await {
-            return (done, Some(e));
+    let mut done = 0;
+    let mut at = 0;
+    while at < actions.len() {
+        let units = creation_units(&actions[at..]);
+        if units.len() < 2 {
+            if let Err(e) = execute(app, &actions[at]).await {
+                return (done, Some(e));
+            }
+            done += 1;
+            at += 1;
+            continue;
         }
+        let end = at + units.last().map_or(0, |u| u.end);
+        for batch in slow_start(units.len()) {
+            let results = futures::future::join_all(units[batch].iter().map(|unit| async move {
+                for (n, action) in actions[at + unit.start..at + unit.end].iter().enumerate() {
+                    if let Err(e) = execute(app, action).await {
+                        return (n, Some(e));
+                    }
+                }
+                (unit.len(), None)
+            }))
+            .await;
+            let mut failed = None;
+            for (n, e) in results {
+                done += n;
+                failed = failed.or(e);
+            }
+            if failed.is_some() {
+                return (done, failed);
+            }
+        }
+        at = end;
     }
-    (actions.len(), None)
+    (done, None)
+}
+
+/// The pod creations `actions` starts with, each with the events right after it, as ranges
+/// of `actions` (empty when it does not start with one).
+fn creation_units(actions: &[Action]) -> Vec<std::ops::Range<usize>> {
+    let creates_pod =
+        |a: &Action| matches!(a, Action::Create { kind, .. } if *kind == action::PODS);
+    let mut units = Vec::new();
+    let mut at = 0;
+    while actions.get(at).is_some_and(creates_pod) {
+        let start = at;
+        at += 1;
+        while matches!(actions.get(at), Some(Action::Event { .. })) {
+            at += 1;
+        }
+        units.push(start..at);
+    }
+    units
+}
+
+/// Upstream's slow-start batches over `count` items: 1, 2, 4, … (the last one what is left).
+fn slow_start(count: usize) -> Vec<std::ops::Range<usize>> {
+    let mut batches = Vec::new();
+    let (mut at, mut size) = (0, 1);
+    while at < count {
+        let end = (at + size).min(count);
+        batches.push(at..end);
+        at = end;
+        size *= 2;
+    }
+    batches
 }
 
 fn meta<'v>(obj: &'v Value, field: &str) -> &'v str {
@@ -463,6 +554,49 @@ fn event_object(
 mod tests {
     use super::*;
 
+    #[test]
+    fn pod_creations_run_in_slow_start_batches_with_their_events() {
+        let create = |kind: Kind| Action::Create {
+            kind,
+            namespace: "ns".into(),
+            object: json!({}),
+        };
+        let event = || {
+            Action::event(
+                "replicaset-controller",
+                &json!({}),
+                "Normal",
+                "SuccessfulCreate",
+                String::new(),
+            )
+        };
+        let status = Action::UpdateStatus {
+            kind: action::REPLICA_SETS,
+            namespace: "ns".into(),
+            object: json!({}),
+        };
+        let plan = vec![
+            create(action::PODS),
+            event(),
+            create(action::PODS),
+            create(action::PODS),
+            event(),
+            event(),
+            status.clone(),
+            create(action::PODS),
+        ];
+        // Each pod with the events after it; the status update ends the run.
+        assert_eq!(creation_units(&plan), vec![0..2, 2..3, 3..6]);
+        assert!(creation_units(&plan[6..]).is_empty());
+        assert_eq!(creation_units(&plan[7..]), vec![0..1]);
+        // Only pods: other creations keep their order.
+        assert!(creation_units(&[create(action::REPLICA_SETS), create(action::PODS)]).is_empty());
+        assert!(slow_start(0).is_empty());
+        assert_eq!(slow_start(1), vec![0..1]);
+        assert_eq!(slow_start(10), vec![0..1, 1..3, 3..7, 7..10]);
+        assert_eq!(slow_start(500).len(), 9);
+    }
+
     #[tokio::test]
     async fn queue_deduplicates_and_backs_off() {
         let q = Queue::new();
@@ -470,10 +604,24 @@ mod tests {
         q.add(("a".into(), "x".into()));
         q.add(("a".into(), "y".into()));
         assert_eq!(q.len(), 2);
-        assert_eq!(q.next().await, ("a".to_string(), "x".to_string()));
-        // Re-added while not pending: queued again.
-        q.add(("a".into(), "x".into()));
-        assert_eq!(q.len(), 2);
+        let x = ("a".to_string(), "x".to_string());
+        assert_eq!(q.next().await, x);
+        // Re-added while a worker has it: queued again once the worker is done, so no two
+        // workers reconcile one key at once.
+        q.add(x.clone());
+        q.add(x.clone());
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.next().await, ("a".to_string(), "y".to_string()));
+        q.done(&x);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.next().await, x);
+        q.done(&x);
+        assert!(q.is_empty());
+        // Done without being re-added: not queued.
+        q.add(x.clone());
+        assert_eq!(q.next().await, x);
+        q.done(&x);
+        assert!(q.is_empty());
         let k = ("a".to_string(), "z".to_string());
         let d1 = q.backoff(&k);
         let d2 = q.backoff(&k);

@@ -365,12 +365,20 @@ fn node_index(name: &str, prefix: &str) -> Option<usize> {
         .ok()
 }
 
+/// Pods the simulated kubelets work on at once.
+const KUBELET_WORKERS: usize = 16;
+
 /// The simulated kubelets of all the sim's nodes.
 pub struct SimKubelet(pub Arc<SimSettings>);
 
 impl Controller for SimKubelet {
     fn name(&self) -> &'static str {
         "sim-kubelet"
+    }
+
+    /// Pods are started concurrently, as a kubelet's pod workers do (one pod at a time each).
+    fn workers(&self) -> usize {
+        KUBELET_WORKERS
     }
 
     fn keys_for(&self, ev: &WatchEvent, _store: &Store) -> Vec<ObjKey> {

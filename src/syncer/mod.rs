@@ -48,12 +48,12 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const PASS_EVERY: Duration = Duration::from_millis(500);
 /// The longest rest after a pass before changes are acted on.
 const MAX_PASS_GAP: Duration = Duration::from_millis(200);
-/// Physical writes of one pass (or lane batch) in flight at once.
+/// Physical writes of one pass (or of the status lane) in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// Newly bound pods waiting for the create lane; beyond this the passes create them.
 const BOUND_QUEUE: usize = 4096;
-/// How long the create lane gathers newly bound pods into one batch.
-const LANE_GATHER: Duration = Duration::from_millis(20);
+/// Pods the create lane creates at once.
+const LANE_CALLS: usize = 64;
 /// How often a status copy that lost a race (409) is tried on the virtual pod as it is then,
 /// before it is left to the next pass.
 const STATUS_ATTEMPTS: usize = 3;
@@ -842,10 +842,9 @@ fn hand_over_bound(
 /// written); passes leave them be.
 type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
 
-/// Creates the physical pods of newly bound virtual pods soon after binding, in batches (up
-/// to [`CONCURRENT_CALLS`], gathered for at most [`LANE_GATHER`]), instead of at the next
-/// pass: a pass waits for all its writes, so a pod bound meanwhile waited for that pass and
-/// the next. Only pods whose physical pod is absent, whose referenced ConfigMaps and Secrets
+/// Creates the physical pods of newly bound virtual pods as they are bound (up to
+/// [`LANE_CALLS`] at once), instead of at the next pass: a pass waits for all its writes, so
+/// a pod bound meanwhile waited for that pass and the next. Only pods whose physical pod is absent, whose referenced ConfigMaps and Secrets
 /// are in step physically and that use no claims; the token Secret is minted beside the pod.
 /// Whatever it leaves (or fails at) the passes do. Nothing runs before the first pass has
 /// published the target.
@@ -859,42 +858,26 @@ struct CreateLane {
 }
 
 impl CreateLane {
-    async fn run(
-        self,
-        mut bound: tokio::sync::mpsc::Receiver<Arc<Value>>,
-        stop: CancellationToken,
-    ) {
+    async fn run(self, bound: tokio::sync::mpsc::Receiver<Arc<Value>>, stop: CancellationToken) {
         use futures::StreamExt;
-        loop {
-            let first = tokio::select! {
-                _ = stop.cancelled() => return,
-                v = bound.recv() => v,
-            };
-            let Some(first) = first else {
-                return;
-            };
-            let mut batch = vec![first];
-            let until = tokio::time::Instant::now() + LANE_GATHER;
-            while batch.len() < CONCURRENT_CALLS {
-                match tokio::time::timeout_at(until, bound.recv()).await {
-                    Ok(Some(v)) => batch.push(v),
-                    Ok(None) | Err(_) => break,
-                }
+        let pods =
+            futures::stream::unfold(
+                bound,
+                |mut rx| async move { rx.recv().await.map(|v| (v, rx)) },
+            );
+        let this = &self;
+        let work = pods.for_each_concurrent(LANE_CALLS, |v| async move {
+            if let Err(e) = this.create(&v).await {
+                tracing::debug!(error = %e, "physical pod not created at once; a pass retries");
             }
-            let this = &self;
-            let work = futures::stream::iter(batch).for_each_concurrent(CONCURRENT_CALLS, |v| async move {
-                if let Err(e) = this.create(&v).await {
-                    tracing::debug!(error = %e, "physical pod not created at once; a pass retries");
-                }
-                this.in_flight
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .remove(meta(&v, "uid"));
-            });
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = work => {}
-            }
+            this.in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(meta(&v, "uid"));
+        });
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = work => {}
         }
     }
 
