@@ -10,6 +10,11 @@
 //! reports the CPU time both processes used from the Deployment's creation until all pods ran
 //! (medians, as "total (sim + vkube)"): the through path is CPU-bound on a small machine
 //! where direct is not, so this shows where the time goes.
+//!
+//! `--pin` gives the pair separate CPUs (the sim the first half, vkube the second; with 2
+//! CPUs one each), as if the physical cluster had machines of its own: both runs use the
+//! same physical cluster on the same CPUs, and vkube adds its own. Without it the two share
+//! every CPU, and through vkube the machine runs two API servers' writes for one pod.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -19,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use support::{Spawned, client, json_req, median, spawn_vkube};
+use support::{Spawned, client, json_req, median, spawn_vkube_on};
 
 /// Watches the pods of `ns` labelled `selector` from resourceVersion `from` until `want` of
 /// them are `Running`, as `kubectl rollout status` follows a rollout (a watch, not repeated
@@ -166,6 +171,7 @@ fn main() -> Result<()> {
     let mut virt: Option<PathBuf> = None;
     let mut sizes = vec![100usize, 1000];
     let mut runs = 3usize;
+    let mut pin = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -179,6 +185,7 @@ fn main() -> Result<()> {
                     .collect::<Result<_, _>>()?
             }
             "--runs" => runs = val()?.parse()?,
+            "--pin" => pin = true,
             "--bench" => {}
             other => bail!("unknown option {other}"),
         }
@@ -195,9 +202,32 @@ fn main() -> Result<()> {
         (None, None) => {
             let largest = sizes.iter().copied().max().unwrap_or(100);
             let per_node = (largest * 2 / 10 + 10).to_string();
-            let sim = spawn_vkube(&["sim", "--nodes", "10", "--node-pods", &per_node])?;
+            let (sim_cpus, vk_cpus) = if pin {
+                let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+                if n < 2 {
+                    bail!("--pin needs at least 2 CPUs");
+                }
+                let half = n / 2;
+                let list = |a: usize, b: usize| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                };
+                (Some(list(0, half - 1)), Some(list(half, n - 1)))
+            } else {
+                (None, None)
+            };
+            let sim = spawn_vkube_on(
+                &["sim", "--nodes", "10", "--node-pods", &per_node],
+                sim_cpus.as_deref(),
+            )?;
             let pkc = sim.kubeconfig.display().to_string();
-            let vk = spawn_vkube(&["server", "--kubeconfig", &pkc])?;
+            let vk = spawn_vkube_on(&["server", "--kubeconfig", &pkc], vk_cpus.as_deref())?;
+            if let (Some(s), Some(v)) = (&sim_cpus, &vk_cpus) {
+                println!("pinned: the sim on CPUs {s}, vkube on CPUs {v}");
+            }
             let out = (sim.kubeconfig.clone(), vk.kubeconfig.clone());
             own.push(vk);
             own.push(sim);
@@ -205,6 +235,9 @@ fn main() -> Result<()> {
         }
         _ => bail!("give both --physical and --virtual, or neither"),
     };
+    if pin && own.is_empty() {
+        bail!("--pin applies to the pair the bench starts, not to --physical/--virtual");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -45,13 +45,29 @@ impl Spawned {
 /// Starts `vkube <args>` on a free loopback port with a fresh data dir; returns once the
 /// kubeconfig is written and the port accepts connections.
 pub fn spawn_vkube(args: &[&str]) -> Result<Spawned> {
+    spawn_vkube_on(args, None)
+}
+
+/// [`spawn_vkube`], confined to the CPUs `cpus` (a `taskset` list such as `0` or `2-3`) when
+/// given.
+pub fn spawn_vkube_on(args: &[&str], cpus: Option<&str>) -> Result<Spawned> {
     let dir = tempfile::tempdir()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     let started = Instant::now();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vkube"))
+    let exe = env!("CARGO_BIN_EXE_vkube");
+    let mut command = match cpus {
+        // taskset execs vkube in its own process, so the pid (and its CPU time) is vkube's.
+        Some(list) => {
+            let mut c = std::process::Command::new("taskset");
+            c.args(["-c", list, exe]);
+            c
+        }
+        None => std::process::Command::new(exe),
+    };
+    let child = command
         .args(args)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")

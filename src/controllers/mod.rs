@@ -82,6 +82,12 @@ pub trait Controller: Send + Sync + 'static {
     fn workers(&self) -> usize {
         1
     }
+    /// How long the keys `ev` yields may wait, gathered with those of later events, before
+    /// they are queued (`None`: queued at once). A key waiting or queued already is not timed
+    /// again, so a burst of changes costs one reconcile per wait.
+    fn gather(&self, _ev: &WatchEvent) -> Option<Duration> {
+        None
+    }
 }
 
 /// A de-duplicating work queue with per-key backoff.
@@ -98,6 +104,8 @@ struct QueueInner {
     processing: HashSet<ObjKey>,
     /// Keys added while being processed: queued again when finished.
     dirty: HashSet<ObjKey>,
+    /// Keys waiting to be queued ([`Queue::add_gathered`]).
+    gathering: HashSet<ObjKey>,
     failures: HashMap<ObjKey, u32>,
 }
 
@@ -138,6 +146,26 @@ impl Queue {
         tokio::spawn(async move {
             tokio::select! {
                 _ = tokio::time::sleep(delay) => q.add(key),
+                _ = stop.cancelled() => {}
+            }
+        });
+    }
+
+    /// Queues `key` after `delay` unless it is queued or waiting already.
+    pub fn add_gathered(self: &Arc<Self>, key: ObjKey, delay: Duration, stop: CancellationToken) {
+        {
+            let mut q = self.lock();
+            if q.pending.contains(&key) || !q.gathering.insert(key.clone()) {
+                return;
+            }
+        }
+        let q = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {
+                    q.lock().gathering.remove(&key);
+                    q.add(key);
+                }
                 _ = stop.cancelled() => {}
             }
         });
@@ -260,8 +288,12 @@ async fn dispatcher(
                 ev = live.recv() => match ev {
                     Ok(ev) => {
                         for (c, q) in &queues {
+                            let gather = c.gather(&ev);
                             for key in c.keys_for(&ev, &app.store) {
-                                q.add(key);
+                                match gather {
+                                    Some(delay) => q.add_gathered(key, delay, stop.clone()),
+                                    None => q.add(key),
+                                }
                             }
                         }
                     }
@@ -595,6 +627,28 @@ mod tests {
         assert_eq!(slow_start(1), vec![0..1]);
         assert_eq!(slow_start(10), vec![0..1, 1..3, 3..7, 7..10]);
         assert_eq!(slow_start(500).len(), 9);
+    }
+
+    /// Keys gathered over a wait are queued once, when it ends; a key already queued is not
+    /// timed.
+    #[tokio::test(start_paused = true)]
+    async fn gathered_keys_are_queued_once_after_their_wait() {
+        let q = Queue::new();
+        let stop = CancellationToken::new();
+        let k = ("ns".to_string(), "rs".to_string());
+        for _ in 0..3 {
+            q.add_gathered(k.clone(), Duration::from_millis(50), stop.clone());
+        }
+        tokio::task::yield_now().await;
+        assert!(q.is_empty(), "queued before its wait ended");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(q.len(), 1);
+        // Queued already: another change joins it instead of waiting again.
+        q.add_gathered(k.clone(), Duration::from_millis(50), stop.clone());
+        assert_eq!(q.next().await, k);
+        q.done(&k);
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(q.is_empty(), "queued twice");
     }
 
     #[tokio::test]

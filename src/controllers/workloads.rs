@@ -20,6 +20,8 @@ const REPLICA_SETS: &str = "replicasets.apps";
 const DEPLOYMENTS: &str = "deployments.apps";
 const JOBS: &str = "jobs.batch";
 const CRON_JOBS: &str = "cronjobs.batch";
+/// How long pod changes wait to be folded into one ReplicaSet reconcile.
+const POD_CHANGES_GATHERED: Duration = Duration::from_millis(50);
 
 /// The key of the event object's controlling owner of kind `kind`, if it has one.
 fn owned_by(ev: &WatchEvent, kind: &str) -> Vec<ObjKey> {
@@ -116,6 +118,13 @@ impl Controller for ReplicaSetController {
 
     fn all_keys(&self, store: &Store) -> Vec<ObjKey> {
         all_keys(store, REPLICA_SETS)
+    }
+
+    /// A reconcile reads every pod of the namespace: the pod changes of a burst (a rollout's
+    /// pods turning Running one by one) are folded into one reconcile per
+    /// [`POD_CHANGES_GATHERED`] instead of one each.
+    fn gather(&self, ev: &WatchEvent) -> Option<Duration> {
+        (&*ev.resource == PODS).then_some(POD_CHANGES_GATHERED)
     }
 
     fn reconcile(&self, store: &Store, key: &ObjKey, now: jiff::Timestamp) -> Plan {
