@@ -377,17 +377,6 @@ impl Scheduler {
         cache.put(meta(pod, "uid"), rv, Some((node.clone(), cpu, mem)));
         Some(node)
     }
-
-    /// The usage of every node now.
-    #[cfg(test)]
-    fn usage(&self, store: &Store) -> NodeUsage {
-        let mut cache = self
-            .usage
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.catch_up(store);
-        cache.totals.clone()
-    }
 }
 
 /// Whether a stored pod is bound to a node, and whether it has finished, read without
@@ -543,9 +532,13 @@ mod tests {
             object: stored_pod("b", "", "250m", "Pending"),
         });
         let s = Scheduler::default();
+        // The nodes' usage as the next decision sees it.
         let used = |s: &Scheduler| {
-            let mut u: Vec<_> = s
-                .usage(&store)
+            let mut cache = s.usage.lock().expect("usage");
+            cache.catch_up(&store);
+            let mut u: Vec<_> = cache
+                .totals
+                .clone()
                 .into_iter()
                 .filter(|(_, u)| u.2 > 0)
                 .collect();

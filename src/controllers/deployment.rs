@@ -271,7 +271,7 @@ struct Strategy {
 
 impl Strategy {
     fn of(d: &Value) -> Strategy {
-        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+        let recreate = recreates(d);
         let ru = d
             .pointer("/spec/strategy/rollingUpdate")
             .unwrap_or(&Value::Null);
@@ -316,6 +316,12 @@ fn scaled_value(v: &Value, total: i64, round_up: bool) -> i64 {
     } else {
         product.div_euclid(100)
     }
+}
+
+/// Whether `d` uses the Recreate strategy, the only one that looks at pods (whether old ones
+/// still run).
+pub fn recreates(d: &Value) -> bool {
+    d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate")
 }
 
 fn paused(d: &Value) -> bool {

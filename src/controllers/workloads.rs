@@ -166,12 +166,9 @@ impl Controller for DeploymentController {
                 .and_then(|rs| store.get(REPLICA_SETS, ns, rs))
                 .and_then(|rs| rs.controller_of("Deployment").map(str::to_string))
                 .filter(|d| {
-                    store.get(DEPLOYMENTS, ns, d).is_some_and(|d| {
-                        d.parsed()
-                            .pointer("/spec/strategy/type")
-                            .and_then(Value::as_str)
-                            == Some("Recreate")
-                    })
+                    store
+                        .get(DEPLOYMENTS, ns, d)
+                        .is_some_and(|d| deployment::recreates(&d.parsed()))
                 })
                 .map(|d| vec![(ns.clone(), d)])
                 .unwrap_or_default(),
@@ -190,9 +187,7 @@ impl Controller for DeploymentController {
         let d = d.value();
         let labels = match_labels(&d);
         let rss = objects_with(store, REPLICA_SETS, &key.0, &labels);
-        // Only the Recreate strategy looks at pods (whether old ones still run).
-        let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
-        let pods = if recreate {
+        let pods = if deployment::recreates(&d) {
             objects_with(store, PODS, &key.0, &labels)
         } else {
             Vec::new()

@@ -844,10 +844,10 @@ type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
 
 /// Creates the physical pods of newly bound virtual pods as they are bound (up to
 /// [`LANE_CALLS`] at once), instead of at the next pass: a pass waits for all its writes, so
-/// a pod bound meanwhile waited for that pass and the next. Only pods whose physical pod is absent, whose referenced ConfigMaps and Secrets
-/// are in step physically and that use no claims; the token Secret is minted beside the pod.
-/// Whatever it leaves (or fails at) the passes do. Nothing runs before the first pass has
-/// published the target.
+/// a pod bound meanwhile waited for that pass and the next. Only pods whose physical pod is
+/// absent, whose referenced ConfigMaps and Secrets are in step physically and that use no
+/// claims; the token Secret is minted beside the pod. Whatever it leaves (or fails at) the
+/// passes do. Nothing runs before the first pass has published the target.
 struct CreateLane {
     app: Arc<ApiState>,
     api: Arc<PhysicalApi>,
