@@ -58,10 +58,65 @@ pub(crate) const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// The longest `generateName` prefix kept (63 - 5 random characters).
 const MAX_GENERATED_PREFIX: usize = 58;
 
+/// What a sync reads of every pod, taken from the pod once. The runtime keeps it per stored
+/// version, so a sync over a thousand unchanged pods does not walk their JSON again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodFacts {
+    namespace: String,
+    name: String,
+    labels: Option<Map<String, Value>>,
+    /// The controller reference's uid: `None` without one, `Some(None)` if it has no uid.
+    controller: Option<Option<String>>,
+    deleting: bool,
+    active: bool,
+    ready: bool,
+    ready_since: Option<Timestamp>,
+}
+
+impl PodFacts {
+    /// The facts of `pod`.
+    pub fn of(pod: &Value) -> PodFacts {
+        PodFacts {
+            namespace: meta(pod, "namespace").to_string(),
+            name: meta(pod, "name").to_string(),
+            labels: labels(pod).cloned(),
+            controller: controller_ref(pod)
+                .map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string)),
+            deleting: is_deleting(pod),
+            active: is_pod_active(pod),
+            ready: is_pod_ready(pod),
+            ready_since: pod_ready_time(pod),
+        }
+    }
+}
+
+/// A pod as a sync sees it: the object (for the pods it writes) and its facts.
+#[derive(Debug, Clone, Copy)]
+pub struct ObservedPod<'a> {
+    /// The pod.
+    pub object: &'a Value,
+    /// [`PodFacts::of`] the pod.
+    pub facts: &'a PodFacts,
+}
+
 /// Reconciles one ReplicaSet against the pods of its namespace.
 ///
 /// `pods` are values or shared values (`Arc<Value>`, as the store's parse cache hands out).
 pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Vec<Action> {
+    let facts: Vec<PodFacts> = pods.iter().map(|p| PodFacts::of(p.borrow())).collect();
+    let observed: Vec<ObservedPod> = pods
+        .iter()
+        .zip(&facts)
+        .map(|(p, facts)| ObservedPod {
+            object: p.borrow(),
+            facts,
+        })
+        .collect();
+    reconcile_observed(rs, &observed, now)
+}
+
+/// [`reconcile`] with the pods' facts already taken.
+pub fn reconcile_observed(rs: &Value, pods: &[ObservedPod], now: Timestamp) -> Vec<Action> {
     let name = meta(rs, "name");
     let ns = meta(rs, "namespace");
     let uid = meta(rs, "uid");
@@ -74,23 +129,25 @@ pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Ve
     let owner = controller_ref_to(rs, "apps/v1", "ReplicaSet");
 
     let mut actions = Vec::new();
-    let mut claimed: Vec<&Value> = Vec::new();
-    for pod in pods.iter().map(P::borrow).filter(|p| is_pod_active(p)) {
-        let matches = selector_matches(selector, labels(pod));
-        match claim(rs, deleting, pod, matches) {
+    let mut claimed: Vec<&ObservedPod> = Vec::new();
+    for pod in pods.iter().filter(|p| p.facts.active) {
+        let f = pod.facts;
+        let matches = selector_matches(selector, f.labels.as_ref());
+        let controller = f.controller.as_ref().map(Option::as_deref);
+        match claim_by(rs, deleting, &f.namespace, controller, f.deleting, matches) {
             Claim::Mine => claimed.push(pod),
             Claim::Adopt => {
                 actions.push(Action::Update {
                     kind: PODS,
                     namespace: ns.to_string(),
-                    object: with_owner(pod, &owner),
+                    object: with_owner(pod.object, &owner),
                 });
                 claimed.push(pod);
             }
             Claim::Release => actions.push(Action::Update {
                 kind: PODS,
                 namespace: ns.to_string(),
-                object: without_owner(pod, uid),
+                object: without_owner(pod.object, uid),
             }),
             Claim::Ignore => {}
         }
@@ -100,7 +157,7 @@ pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Ve
         let involved = involved(rs, "apps/v1", "ReplicaSet");
         if claimed.len() < desired {
             let n = (desired - claimed.len()).min(BURST_REPLICAS);
-            let taken: HashSet<&str> = pods.iter().map(|p| meta(p.borrow(), "name")).collect();
+            let taken: HashSet<&str> = pods.iter().map(|p| p.facts.name.as_str()).collect();
             for pod in new_pods(rs, &owner, n, &taken, now) {
                 let pod_name = meta(&pod, "name").to_string();
                 actions.push(Action::Create {
@@ -117,7 +174,8 @@ pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Ve
             }
         } else if claimed.len() > desired {
             let n = (claimed.len() - desired).min(BURST_REPLICAS);
-            for pod in deletion_order(&claimed, now).into_iter().take(n) {
+            let objects: Vec<&Value> = claimed.iter().map(|p| p.object).collect();
+            for pod in deletion_order(&objects, now).into_iter().take(n) {
                 actions.push(Action::Delete {
                     kind: PODS,
                     namespace: ns.to_string(),
@@ -135,6 +193,7 @@ pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Ve
         }
     }
 
+    let claimed: Vec<&PodFacts> = claimed.iter().map(|p| p.facts).collect();
     let status = replica_set_status(rs, &claimed, now);
     actions.extend(status_update(rs, REPLICA_SETS, status));
     actions
@@ -187,7 +246,7 @@ pub fn requeue_after<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -
 }
 
 /// The status upstream computes from the claimed pods.
-fn replica_set_status(rs: &Value, claimed: &[&Value], now: Timestamp) -> Value {
+fn replica_set_status(rs: &Value, claimed: &[&PodFacts], now: Timestamp) -> Value {
     let min_ready = int_at(rs, "/spec/minReadySeconds").unwrap_or(0);
     let template_labels = rs
         .pointer("/spec/template/metadata/labels")
@@ -195,17 +254,17 @@ fn replica_set_status(rs: &Value, claimed: &[&Value], now: Timestamp) -> Value {
     let fully_labeled = claimed
         .iter()
         .filter(|p| {
-            let pl = labels(p);
+            let pl = p.labels.as_ref();
             template_labels.is_none_or(|tl| {
                 tl.iter()
                     .all(|(k, v)| pl.and_then(|l| l.get(k)).is_some_and(|pv| pv == v))
             })
         })
         .count();
-    let ready = claimed.iter().filter(|p| is_pod_ready(p)).count();
+    let ready = claimed.iter().filter(|p| p.ready).count();
     let available = claimed
         .iter()
-        .filter(|p| is_pod_available(p, min_ready, now))
+        .filter(|p| available(p.ready, || p.ready_since, min_ready, now))
         .count();
     let mut status = rs
         .get("status")
@@ -512,13 +571,23 @@ fn pod_ready_time(pod: &Value) -> Option<Timestamp> {
 
 /// Ready, and (with `min_ready` seconds) ready since strictly more than that long.
 pub(crate) fn is_pod_available(pod: &Value, min_ready: i64, now: Timestamp) -> bool {
-    if !is_pod_ready(pod) {
+    available(is_pod_ready(pod), || pod_ready_time(pod), min_ready, now)
+}
+
+/// Whether a pod that is `ready` (since `since`) is available with `min_ready` seconds.
+fn available(
+    ready: bool,
+    since: impl FnOnce() -> Option<Timestamp>,
+    min_ready: i64,
+    now: Timestamp,
+) -> bool {
+    if !ready {
         return false;
     }
     if min_ready <= 0 {
         return true;
     }
-    pod_ready_time(pod)
+    since()
         .and_then(|t| {
             t.checked_add(jiff::SignedDuration::from_secs(min_ready))
                 .ok()
@@ -578,11 +647,32 @@ pub(crate) enum Claim {
 
 /// Decides what `owner` does with `obj`, which its selector `matches` or not.
 pub(crate) fn claim(owner: &Value, owner_deleting: bool, obj: &Value, matches: bool) -> Claim {
+    let controller = controller_ref(obj).map(|r| r.get("uid").and_then(Value::as_str));
+    claim_by(
+        owner,
+        owner_deleting,
+        meta(obj, "namespace"),
+        controller,
+        is_deleting(obj),
+        matches,
+    )
+}
+
+/// [`claim`] from what it reads of the object: its namespace, its controller reference's uid
+/// (`None` without one), whether it is being deleted.
+fn claim_by(
+    owner: &Value,
+    owner_deleting: bool,
+    namespace: &str,
+    controller: Option<Option<&str>>,
+    deleting: bool,
+    matches: bool,
+) -> Claim {
     let owner_ns = meta(owner, "namespace");
-    if !owner_ns.is_empty() && meta(obj, "namespace") != owner_ns {
+    if !owner_ns.is_empty() && namespace != owner_ns {
         return Claim::Ignore;
     }
-    if let Some(uid) = controller_ref(obj).map(|r| r.get("uid").and_then(Value::as_str)) {
+    if let Some(uid) = controller {
         if uid != Some(meta(owner, "uid")) {
             return Claim::Ignore;
         }
@@ -594,7 +684,7 @@ pub(crate) fn claim(owner: &Value, owner_deleting: bool, obj: &Value, matches: b
         }
         return Claim::Release;
     }
-    if owner_deleting || !matches || is_deleting(obj) {
+    if owner_deleting || !matches || deleting {
         return Claim::Ignore;
     }
     Claim::Adopt

@@ -66,14 +66,24 @@ fn shared_with(
     namespace: &str,
     labels: &[(String, String)],
 ) -> Vec<Arc<Value>> {
+    labelled(store, resource, namespace, labels)
+        .iter()
+        .map(|o| o.parsed())
+        .collect()
+}
+
+/// The stored objects of `resource` in `namespace` that carry `labels`.
+fn labelled(
+    store: &Store,
+    resource: &str,
+    namespace: &str,
+    labels: &[(String, String)],
+) -> Vec<Arc<StoredObject>> {
     store
         .list(resource, Some(namespace), None, 0, &|o: &StoredObject| {
             labels.iter().all(|(k, v)| o.labels.get(k) == Some(v))
         })
         .items
-        .iter()
-        .map(|o| o.parsed())
-        .collect()
 }
 
 fn all_keys(store: &Store, resource: &str) -> Vec<ObjKey> {
@@ -132,9 +142,21 @@ impl Controller for ReplicaSetController {
             return Plan::default();
         };
         let rs = rs.value();
-        let pods = shared_with(store, PODS, &key.0, &match_labels(&rs));
+        // Each pod's facts are kept with its stored version: a sync of a thousand pods reads
+        // only what changed since the last one.
+        let stored = labelled(store, PODS, &key.0, &match_labels(&rs));
+        let pods: Vec<Arc<Value>> = stored.iter().map(|o| o.parsed()).collect();
+        let facts: Vec<Arc<replicaset::PodFacts>> = stored
+            .iter()
+            .map(|o| o.derived(replicaset::PodFacts::of))
+            .collect();
+        let observed: Vec<replicaset::ObservedPod> = pods
+            .iter()
+            .zip(&facts)
+            .map(|(object, facts)| replicaset::ObservedPod { object, facts })
+            .collect();
         Plan {
-            actions: replicaset::reconcile(&rs, &pods, now),
+            actions: replicaset::reconcile_observed(&rs, &observed, now),
             requeue_after: replicaset::requeue_after(&rs, &pods, now),
         }
     }

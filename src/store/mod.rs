@@ -101,9 +101,16 @@ pub struct OwnerRef {
 
 #[derive(Debug, Default)]
 struct ParseCache {
-    value: Mutex<Option<Arc<Value>>>,
+    slots: Mutex<Slots>,
     /// A newer version replaced this one (or it was deleted): parse without keeping.
     superseded: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    value: Option<Arc<Value>>,
+    /// What a reader derived from the value (see [`StoredObject::derived`]).
+    derived: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl StoredObject {
@@ -137,11 +144,27 @@ impl StoredObject {
         let v = Arc::new(self.parse());
         // Checked under the lock `supersede` takes after setting the flag: a parse finishing
         // as a newer version lands is not kept.
-        let mut slot = self.cache_slot();
+        let mut slots = self.slots();
         if !self.parsed.superseded.load(Ordering::Acquire) {
-            *slot = Some(v.clone());
+            slots.value = Some(v.clone());
         }
         v
+    }
+
+    /// What `derive` makes of the parsed JSON, kept like the parse: derived once per version
+    /// while it is the current one (a controller's summary of each pod, read on every sync).
+    /// One derived value is kept per object, the first asked for: another type is derived
+    /// anew on every call.
+    pub fn derived<T: std::any::Any + Send + Sync>(&self, derive: fn(&Value) -> T) -> Arc<T> {
+        if let Some(d) = self.slots().derived.clone().and_then(|d| d.downcast().ok()) {
+            return d;
+        }
+        let d = Arc::new(derive(&self.parsed()));
+        let mut slots = self.slots();
+        if !self.parsed.superseded.load(Ordering::Acquire) && slots.derived.is_none() {
+            slots.derived = Some(d.clone());
+        }
+        d
     }
 
     /// The name of the controller owner of `kind`, if any.
@@ -162,12 +185,12 @@ impl StoredObject {
     }
 
     fn cached(&self) -> Option<Arc<Value>> {
-        self.cache_slot().clone()
+        self.slots().value.clone()
     }
 
-    fn cache_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Value>>> {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.parsed
-            .value
+            .slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -175,7 +198,7 @@ impl StoredObject {
     /// Drops the parsed JSON for good: a newer version is current now.
     fn supersede(&self) {
         self.parsed.superseded.store(true, Ordering::Release);
-        self.cache_slot().take();
+        *self.slots() = Slots::default();
     }
 }
 
@@ -930,6 +953,13 @@ mod tests {
         // The same version hands out the same parse; an owned copy is equal.
         assert!(Arc::ptr_eq(&parsed, &first.parsed()));
         assert_eq!(first.value(), *parsed);
+        // So does a derived value; another type is derived anew and not kept.
+        let data = |v: &Value| v["data"]["d"].as_str().unwrap_or("").to_string();
+        let derived = first.derived(data);
+        assert_eq!(*derived, "one");
+        assert!(Arc::ptr_eq(&derived, &first.derived(data)));
+        assert!(*first.derived(|v| v["data"]["d"] == "one"));
+        assert!(Arc::ptr_eq(&derived, &first.derived(data)));
         apply(
             &store,
             3,
@@ -943,9 +973,12 @@ mod tests {
         assert!(first.cached().is_none());
         assert_eq!(first.parsed()["data"]["d"], "one");
         assert!(first.cached().is_none());
+        assert_eq!(*first.derived(data), "one");
+        assert!(!Arc::ptr_eq(&first.derived(data), &first.derived(data)));
         let second = store.get("configmaps", "a", "x").expect("stored");
         assert_eq!(second.parsed()["data"]["d"], "two");
         assert!(second.cached().is_some());
+        assert_eq!(*second.derived(data), "two");
     }
 
     #[test]
