@@ -48,11 +48,11 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const PASS_EVERY: Duration = Duration::from_millis(500);
 /// The longest rest after a pass before changes are acted on.
 const MAX_PASS_GAP: Duration = Duration::from_millis(200);
-/// Physical writes of one pass (or of the status lane) in flight at once.
+/// Physical writes of one pass in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// Newly bound pods waiting for the create lane; beyond this the passes create them.
 const BOUND_QUEUE: usize = 4096;
-/// Pods the create lane creates at once.
+/// Pods the create lane creates (and the status lane writes) at once.
 const LANE_CALLS: usize = 64;
 /// How often a status copy that lost a race (409) is tried on the virtual pod as it is then,
 /// before it is left to the next pass.
@@ -315,9 +315,10 @@ impl PhysicalApi {
             .header("accept", "application/json")
             .body(bytes)
             .map_err(|e| err(None, e.to_string()))?;
-        match tokio::time::timeout(CALL_TIMEOUT, self.client.request::<Value>(req)).await {
+        let call = self.client.request::<informer::Lean>(req);
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Err(_) => Err(err(None, format!("no answer within {CALL_TIMEOUT:?}"))),
-            Ok(Ok(v)) => Ok(v),
+            Ok(Ok(informer::Lean(v))) => Ok(v),
             Ok(Err(kube::Error::Api(s))) => Err(err(Some(s.code), s.message.clone())),
             Ok(Err(e)) => Err(err(None, e.to_string())),
         }
@@ -446,10 +447,12 @@ impl PhysicalApi {
             .uri(&path)
             .body(Vec::new())
             .map_err(|e| err(e.to_string()))?;
-        self.client
-            .request_events::<Value>(req)
+        let events = self
+            .client
+            .request_events::<informer::Lean>(req)
             .await
-            .map_err(|e| err(e.to_string()))
+            .map_err(|e| err(e.to_string()))?;
+        Ok(futures::StreamExt::map(events, |e| e.map(informer::unlean)))
     }
 
     /// Healthy = the API answers `/version`.
@@ -757,6 +760,11 @@ async fn run_all(work: Vec<BoxFuture<'_, Result<(), SyncError>>>) -> Result<(), 
 /// kubelet reported is hurried: a physical pod that was merely bound to a node changes
 /// nothing the virtual pod lacks but a condition's time, and is left to the passes (which
 /// usually find it started by then, saving a write).
+///
+/// Up to [`LANE_CALLS`] pods are written at once, each as soon as a slot frees (a Raft
+/// commit carries every write proposed meanwhile, so more in flight means fewer rounds). A
+/// pod is written by one call at a time: one that changes while written waits for that call,
+/// and is then written as it is by then.
 async fn status_lane(
     app: Arc<ApiState>,
     pods: Arc<informer::Informer>,
@@ -765,36 +773,63 @@ async fn status_lane(
     stop: CancellationToken,
 ) {
     use futures::StreamExt;
+    let app = &app;
+    let mut running = futures::stream::FuturesUnordered::new();
+    // Changed physical pods not yet written, by name, oldest first.
+    let mut waiting: HashMap<String, Arc<Value>> = HashMap::new();
+    let mut order: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut writing: HashSet<String> = HashSet::new();
     loop {
+        for p in pods.take_changed() {
+            if kubelet_reported(&p) {
+                let name = meta(&p, "name").to_string();
+                if waiting.insert(name.clone(), p).is_none() {
+                    order.push_back(name);
+                }
+            }
+        }
+        let mut deferred = Vec::new();
+        while running.len() < LANE_CALLS
+            && let Some(name) = order.pop_front()
+        {
+            if writing.contains(&name) {
+                deferred.push(name);
+                continue;
+            }
+            let Some(p) = waiting.remove(&name) else {
+                continue;
+            };
+            if let Some(v) = bound_virtual(app, &p, &node, &id) {
+                writing.insert(name.clone());
+                running.push(async move {
+                    if let Err(e) = status_up(app, &v, &p).await {
+                        tracing::debug!(error = %e, "pod status not copied up; the next pass retries");
+                    }
+                    name
+                });
+            }
+        }
+        order.extend(deferred);
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = pods.wake.notified() => {}
+            Some(name) = running.next(), if !running.is_empty() => {
+                writing.remove(&name);
+            }
         }
-        let pairs: Vec<(Arc<Value>, Arc<Value>)> = pods
-            .take_changed()
-            .into_iter()
-            .filter(|p| kubelet_reported(p))
-            .filter_map(|p| {
-                let (ns, name, uid) = translate::virtual_key(&p, &id)?;
-                let v = app.store.get("pods", ns, name)?;
-                if v.uid != uid {
-                    return None; // the physical pod of an earlier namesake
-                }
-                let v = v.parsed();
-                let bound_here =
-                    v.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str());
-                (bound_here && !deleting(&v)).then_some((v, p))
-            })
-            .collect();
-        let app = &app;
-        futures::stream::iter(pairs)
-            .for_each_concurrent(CONCURRENT_CALLS, |(v, p)| async move {
-                if let Err(e) = status_up(app, &v, &p).await {
-                    tracing::debug!(error = %e, "pod status not copied up; the next pass retries");
-                }
-            })
-            .await;
     }
+}
+
+/// The live virtual pod the physical pod `p` was made for, if it is still bound to `node`.
+fn bound_virtual(app: &ApiState, p: &Value, node: &str, id: &str) -> Option<Arc<Value>> {
+    let (ns, name, uid) = translate::virtual_key(p, id)?;
+    let v = app.store.get("pods", ns, name)?;
+    if v.uid != uid {
+        return None; // the physical pod of an earlier namesake
+    }
+    let v = v.parsed();
+    let bound_here = v.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node);
+    (bound_here && !deleting(&v)).then_some(v)
 }
 
 /// Whether a physical pod's status holds more than its scheduling: a phase past `Pending` or
