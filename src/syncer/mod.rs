@@ -215,6 +215,41 @@ pub struct PhysicalApi {
     client: kube::Client,
     config: kube::Config,
     namespace: String,
+    /// The client's connections (TLS, HTTP) and the informers' watches run on this thread.
+    io: IoThread,
+}
+
+/// A physical cluster's own I/O thread (a one-worker runtime). On the control plane's
+/// runtime, behind a thousand virtual writes, a watch's next chunk waited for every other
+/// task: a physical pod's `Running` reached the status lane over a second late. A thread of
+/// its own is woken by the kernel as soon as bytes arrive.
+struct IoThread(Option<tokio::runtime::Runtime>);
+
+impl IoThread {
+    fn start(cluster: &str) -> std::io::Result<IoThread> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("vkube-io-{cluster}"))
+            .enable_all()
+            .build()?;
+        Ok(IoThread(Some(rt)))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the I/O runtime lives until the thread is dropped")
+            .handle()
+    }
+}
+
+impl Drop for IoThread {
+    fn drop(&mut self) {
+        // Dropped from async code too: shut down without waiting for the thread.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// How to open a raw connection to a physical API server (for relaying upgraded streams).
@@ -246,13 +281,27 @@ impl PhysicalApi {
         cfg.connect_timeout = Some(CALL_TIMEOUT);
         cfg.read_timeout = Some(CALL_TIMEOUT);
         cfg.write_timeout = Some(CALL_TIMEOUT);
-        let client = kube::Client::try_from(cfg.clone()).map_err(|e| err(e.to_string()))?;
+        let io = IoThread::start(&c.name).map_err(|e| err(e.to_string()))?;
+        // The client's worker, and every connection it opens, run on the I/O thread.
+        let client = {
+            let _on_io = io.handle().enter();
+            kube::Client::try_from(cfg.clone()).map_err(|e| err(e.to_string()))?
+        };
         Ok(PhysicalApi {
             cluster: c.name.clone(),
             client,
             config: cfg,
             namespace: c.namespace.clone(),
+            io,
         })
+    }
+
+    /// Runs `task` on this cluster's I/O thread.
+    fn spawn_io<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.io.handle().spawn(task);
     }
 
     /// The path of a subresource (`exec`, `attach`, `portforward`, `log`) of physical pod
@@ -715,7 +764,7 @@ pub fn spawn(
             } else {
                 s.selector()
             };
-            tokio::spawn(informer.clone().run(
+            s.api.spawn_io(informer.clone().run(
                 s.api.clone(),
                 selector,
                 changed.clone(),
