@@ -104,15 +104,21 @@ pub struct ObservedPod<'a> {
 /// `pods` are values or shared values (`Arc<Value>`, as the store's parse cache hands out).
 pub fn reconcile<P: Borrow<Value>>(rs: &Value, pods: &[P], now: Timestamp) -> Vec<Action> {
     let facts: Vec<PodFacts> = pods.iter().map(|p| PodFacts::of(p.borrow())).collect();
-    let observed: Vec<ObservedPod> = pods
-        .iter()
-        .zip(&facts)
-        .map(|(p, facts)| ObservedPod {
+    reconcile_observed(rs, &observe(pods, &facts), now)
+}
+
+/// Each of `pods` with its facts (`facts[i]` is [`PodFacts::of`] `pods[i]`).
+pub fn observe<'a, P: Borrow<Value>, F: Borrow<PodFacts>>(
+    pods: &'a [P],
+    facts: &'a [F],
+) -> Vec<ObservedPod<'a>> {
+    pods.iter()
+        .zip(facts)
+        .map(|(p, f)| ObservedPod {
             object: p.borrow(),
-            facts,
+            facts: f.borrow(),
         })
-        .collect();
-    reconcile_observed(rs, &observed, now)
+        .collect()
 }
 
 /// [`reconcile`] with the pods' facts already taken.

@@ -150,11 +150,7 @@ impl Controller for ReplicaSetController {
             .iter()
             .map(|o| o.derived(replicaset::PodFacts::of))
             .collect();
-        let observed: Vec<replicaset::ObservedPod> = pods
-            .iter()
-            .zip(&facts)
-            .map(|(object, facts)| replicaset::ObservedPod { object, facts })
-            .collect();
+        let observed = replicaset::observe(&pods, &facts);
         Plan {
             actions: replicaset::reconcile_observed(&rs, &observed, now),
             requeue_after: replicaset::requeue_after(&rs, &pods, now),
