@@ -242,7 +242,7 @@ async fn register_sim_node(
     let mut current = stored.value();
     current["status"] = node["status"].clone();
     api::objects::Internal::new(state, "", "v1", "nodes", "")?
-        .update(current, true)
+        .update(&current, true)
         .await
         .map(|_| ())
 }
@@ -280,7 +280,7 @@ async fn bootstrap(
             current["subsets"] = subsets.unwrap_or(serde_json::Value::Null);
             api::objects::Internal::new(state, "", "v1", "endpoints", "default")
                 .map_err(|e| ServerError::Bootstrap(format!("kubernetes endpoints: {e}")))?
-                .update(current, false)
+                .update(&current, false)
                 .await
                 .map_err(|e| ServerError::Bootstrap(format!("kubernetes endpoints: {e}")))?;
         }

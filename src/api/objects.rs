@@ -6,6 +6,7 @@
 //! (exists, stale resourceVersion, missing namespace). Updates computed from a read retry on
 //! a conflict unless the client named the resourceVersion it expects.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::Request;
@@ -801,14 +802,33 @@ fn meta_str<'v>(obj: &'v Value, field: &str) -> Option<&'v str> {
 
 /// Checks apiVersion/kind of a body against the resource and fills them in when absent.
 fn check_type(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
-    let expected_version = ctx.def.api_version();
+    type_mismatch(ctx, obj)?;
     let o = obj
         .as_object_mut()
+        .expect("type_mismatch accepts only JSON objects");
+    for (field, value) in [
+        ("apiVersion", ctx.def.api_version()),
+        ("kind", ctx.def.kind.clone()),
+    ] {
+        if o.get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            o.insert(field.into(), json!(value));
+        }
+    }
+    Ok(())
+}
+
+/// The error for a body that is no JSON object, or names another apiVersion or kind than
+/// the URL's; a missing or empty apiVersion or kind is no error.
+fn type_mismatch(ctx: &Ctx<'_>, obj: &Value) -> Result<(), ApiError> {
+    let expected_version = ctx.def.api_version();
+    let o = obj
+        .as_object()
         .ok_or_else(|| ApiError::BadRequest("the body must be a JSON object".into()))?;
     match o.get("apiVersion").and_then(Value::as_str) {
-        None | Some("") => {
-            o.insert("apiVersion".into(), json!(expected_version));
-        }
+        None | Some("") => {}
         Some(v) if v == expected_version => {}
         Some(v) => {
             return Err(ApiError::BadRequest(format!(
@@ -817,9 +837,7 @@ fn check_type(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
         }
     }
     match o.get("kind").and_then(Value::as_str) {
-        None | Some("") => {
-            o.insert("kind".into(), json!(ctx.def.kind));
-        }
+        None | Some("") => {}
         Some(k) if k == ctx.def.kind => {}
         Some(k) => {
             return Err(ApiError::BadRequest(format!(
@@ -1303,12 +1321,12 @@ fn merge_update(
     ctx: &Ctx<'_>,
     name: &str,
     old: &Value,
-    mut new: Value,
+    body: Cow<'_, Value>,
     sub: Option<&str>,
     validate: bool,
 ) -> Result<Merge, ApiError> {
-    check_type(ctx, &mut new)?;
-    let body_name = meta_str(&new, "name").map(str::to_string);
+    type_mismatch(ctx, &body)?;
+    let body_name = meta_str(&body, "name").map(str::to_string);
     match body_name.as_deref() {
         Some(n) if n != name => {
             return Err(ApiError::BadRequest(format!(
@@ -1318,7 +1336,7 @@ fn merge_update(
         _ => {}
     }
     if ctx.def.namespaced
-        && let Some(ns) = meta_str(&new, "namespace")
+        && let Some(ns) = meta_str(&body, "namespace")
         && !ns.is_empty()
         && ns != ctx.namespace
     {
@@ -1327,11 +1345,12 @@ fn merge_update(
                 .into(),
         ));
     }
-    if sub == Some("resize") {
+    // A subresource write takes only its part of the body, onto a copy of the stored object.
+    let mut new = if sub == Some("resize") {
         // A resize changes only the containers' resources (and resize policies), by name.
         let mut merged = old.clone();
         for list in ["containers", "initContainers"] {
-            let wanted: std::collections::HashMap<String, Value> = new
+            let wanted: std::collections::HashMap<String, Value> = body
                 .pointer(&format!("/spec/{list}"))
                 .and_then(Value::as_array)
                 .into_iter()
@@ -1362,22 +1381,22 @@ fn merge_update(
             }
         }
         if let (Some(m), Some(meta)) = (
-            new.pointer("/metadata/managedFields").cloned(),
+            body.pointer("/metadata/managedFields").cloned(),
             merged.get_mut("metadata").and_then(Value::as_object_mut),
         ) {
             meta.insert("managedFields".into(), m);
         }
-        new = merged;
+        merged
     } else if sub == Some("status") {
         // Status writes change only status (and the managedFields recording them); a pod's
         // also its labels and annotations, as kube-apiserver's pod status strategy resets only
         // spec, deletionTimestamp and ownerReferences.
-        let status = new.get("status").cloned();
-        let managed = new.pointer("/metadata/managedFields").cloned();
+        let status = body.get("status").cloned();
+        let managed = body.pointer("/metadata/managedFields").cloned();
         let pod_meta = (ctx.def.group.is_empty() && ctx.def.plural == "pods").then(|| {
             (
-                new.pointer("/metadata/labels").cloned(),
-                new.pointer("/metadata/annotations").cloned(),
+                body.pointer("/metadata/labels").cloned(),
+                body.pointer("/metadata/annotations").cloned(),
             )
         });
         let mut merged = old.clone();
@@ -1402,16 +1421,22 @@ fn merge_update(
         {
             meta.insert("managedFields".into(), m);
         }
-        new = merged;
-    } else if ctx.def.has_status
-        && let Some(o) = new.as_object_mut()
-    {
-        match old.get("status") {
-            Some(s) => o.insert("status".into(), s.clone()),
-            None => o.remove("status"),
-        };
-    }
-    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+        merged
+    } else {
+        let mut new = body.into_owned();
+        check_type(ctx, &mut new)?;
+        if ctx.def.has_status
+            && let Some(o) = new.as_object_mut()
+        {
+            match old.get("status") {
+                Some(s) => o.insert("status".into(), s.clone()),
+                None => o.remove("status"),
+            };
+        }
+        new
+    };
+    let no_meta = Value::Object(Map::new());
+    let old_meta = old.get("metadata").unwrap_or(&no_meta);
     {
         let meta = meta_mut(&mut new)?;
         meta.insert("name".into(), json!(name));
@@ -1527,9 +1552,9 @@ fn merge_update(
 }
 
 /// What a client asks an object to become.
-struct Change {
-    /// The new object.
-    object: Value,
+struct Change<'a> {
+    /// The new object (for a subresource, the body whose part it takes).
+    object: Cow<'a, Value>,
     /// The resourceVersion the client named, if any: a mismatch is a conflict, not a retry.
     expected_rv: Option<u64>,
     /// `fieldValidation=Warn` warnings.
@@ -1557,11 +1582,11 @@ impl Written {
 }
 
 /// Read-modify-write with retries: `change` computes the new object from the stored one.
-async fn read_modify_write(
+async fn read_modify_write<'a>(
     ctx: &Ctx<'_>,
     name: &str,
     sub: Option<&str>,
-    mut change: impl FnMut(&Value) -> Result<Change, ApiError>,
+    mut change: impl FnMut(&Value) -> Result<Change<'a>, ApiError>,
 ) -> Result<Written, ApiError> {
     let dry_run = ctx.dry_run()?;
     let resource = ctx.def.storage_resource();
@@ -1571,7 +1596,7 @@ async fn read_modify_write(
             .store
             .get(&resource, &ctx.namespace, name)
             .ok_or_else(|| ApiError::NotFound(ctx.target(name)))?;
-        let old = stored.value();
+        let old = stored.parsed();
         let Change {
             object: new,
             expected_rv,
@@ -1589,7 +1614,7 @@ async fn read_modify_write(
             ));
         }
         let merged = merge_update(ctx, name, &old, new, sub, !server_side)?;
-        let new = match merged {
+        let mut new = match merged {
             Merge::Unchanged => {
                 return Ok(Written {
                     json: stored.json.clone(),
@@ -1603,39 +1628,40 @@ async fn read_modify_write(
                 v
             }
         };
-        let bytes =
-            Bytes::from(serde_json::to_vec(&new).map_err(|e| ApiError::Internal(e.to_string()))?);
+        let to_bytes =
+            |v: &Value| serde_json::to_vec(v).map_err(|e| ApiError::Internal(e.to_string()));
         if dry_run {
             return Ok(Written {
-                json: bytes,
+                json: Bytes::from(to_bytes(&new)?),
                 warnings,
             });
         }
-        // The last finalizer of an object being deleted is gone: the update removes it.
-        let removing = deletion::ready_to_remove(&new);
-        let command = if removing {
-            Command::Delete {
+        // The last finalizer of an object being deleted is gone: the update removes it, and
+        // the answer shows the object as it was last.
+        let (command, last) = if deletion::ready_to_remove(&new) {
+            let command = Command::Delete {
                 key: ctx.key(name),
                 precondition: Precondition {
                     uid: Some(stored.uid.clone()),
                     resource_version: Some(stored.resource_version),
                 },
-            }
+            };
+            (command, Some(Bytes::from(to_bytes(&new)?)))
         } else {
-            let mut proposed = new.clone();
-            mark_resource_version(&mut proposed)?;
-            Command::Update {
+            mark_resource_version(&mut new)?;
+            let command = Command::Update {
                 key: ctx.key(name),
                 expected_rv: stored.resource_version,
-                object: Bytes::from(
-                    serde_json::to_vec(&proposed).map_err(|e| ApiError::Internal(e.to_string()))?,
-                ),
-            }
+                object: Bytes::from(to_bytes(&new)?),
+            };
+            (command, None)
         };
         match ctx.propose(command).await? {
             CommandResult::Stored(json) => {
-                let json = if removing { bytes } else { json };
-                return Ok(Written { json, warnings });
+                return Ok(Written {
+                    json: last.unwrap_or(json),
+                    warnings,
+                });
             }
             CommandResult::Failed(ApplyError::AllocationConflict) => continue,
             CommandResult::Failed(ApplyError::Conflict | ApplyError::RvPrecondition { .. })
@@ -1665,7 +1691,7 @@ async fn update(
     obj: Value,
 ) -> Result<Response, ApiError> {
     let warnings = field_validation(ctx, &obj)?;
-    replace_object(ctx, name, sub, obj, warnings)
+    replace_object(ctx, name, sub, &obj, warnings)
         .await?
         .respond(ctx)
 }
@@ -1676,16 +1702,16 @@ async fn replace_object(
     ctx: &Ctx<'_>,
     name: &str,
     sub: Option<&str>,
-    obj: Value,
+    obj: &Value,
     warnings: Vec<String>,
 ) -> Result<Written, ApiError> {
-    let expected_rv = match meta_str(&obj, "resourceVersion") {
+    let expected_rv = match meta_str(obj, "resourceVersion") {
         None | Some("") => None,
         Some(rv) => Some(parse_rv(rv)?),
     };
     read_modify_write(ctx, name, sub, |_| {
         Ok(Change {
-            object: obj.clone(),
+            object: Cow::Borrowed(obj),
             expected_rv,
             warnings: warnings.clone(),
             server_side: false,
@@ -1720,7 +1746,7 @@ async fn patch(
         };
         let warnings = field_validation(ctx, &new)?;
         Ok(Change {
-            object: new,
+            object: Cow::Owned(new),
             expected_rv,
             warnings,
             server_side: false,
@@ -1790,7 +1816,7 @@ async fn server_side_apply(
             _ => None,
         };
         Ok(Change {
-            object: new,
+            object: Cow::Owned(new),
             expected_rv,
             warnings,
             server_side: false,
@@ -2226,7 +2252,7 @@ async fn update_scale(
         // Scale writes are recorded under the `scale` subresource, as upstream does.
         ctx.track(Some(old), &mut new, Some("scale"));
         Ok(Change {
-            object: new,
+            object: Cow::Owned(new),
             expected_rv,
             warnings: vec![],
             server_side: true,
@@ -2260,7 +2286,7 @@ async fn finalize_namespace(ctx: &Ctx<'_>, name: &str, body: Value) -> Result<Wr
         }
         ctx.track(Some(old), &mut new, Some("finalize"));
         Ok(Change {
-            object: new,
+            object: Cow::Owned(new),
             expected_rv,
             warnings: vec![],
             server_side: true,
@@ -2316,7 +2342,7 @@ async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, Ap
             }
         }
         Ok(Change {
-            object: new,
+            object: Cow::Owned(new),
             expected_rv: None,
             warnings: vec![],
             server_side: true,
@@ -2372,7 +2398,7 @@ async fn evict(ctx: &Ctx<'_>, name: &str, eviction: &Value) -> Result<Response, 
                     "poddisruptionbudgets",
                     &ctx.namespace,
                 )?
-                .update(pdb, true)
+                .update(&pdb, true)
                 .await?;
             }
         }
@@ -2495,8 +2521,8 @@ impl<'a> Internal<'a> {
 
     /// Replaces the object (or its status) with `obj`, whose resourceVersion is a
     /// precondition.
-    pub async fn update(&self, obj: Value, status: bool) -> Result<Bytes, ApiError> {
-        let name = meta_str(&obj, "name")
+    pub async fn update(&self, obj: &Value, status: bool) -> Result<Bytes, ApiError> {
+        let name = meta_str(obj, "name")
             .ok_or_else(|| ApiError::BadRequest("an update needs metadata.name".into()))?
             .to_string();
         let sub = status.then_some("status");

@@ -454,7 +454,7 @@ pub async fn execute(app: &Arc<ApiState>, action: &Action) -> Result<(), ApiErro
             namespace,
             object,
         } => Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
-            .update(object.clone(), false)
+            .update(object, false)
             .await
             .map(|_| ()),
         Action::UpdateStatus {
@@ -462,7 +462,7 @@ pub async fn execute(app: &Arc<ApiState>, action: &Action) -> Result<(), ApiErro
             namespace,
             object,
         } => Internal::new(app, kind.group, kind.version, kind.plural, namespace)?
-            .update(object.clone(), true)
+            .update(object, true)
             .await
             .map(|_| ()),
         Action::Delete {
