@@ -7,7 +7,7 @@
 //! race it get 409 and deletes carry a uid precondition. While it is not synced (first list
 //! pending, or a list failed) [`Informer::snapshot`] is `None` and the pass lists itself.
 //!
-//! A tracking informer (the pods one) also remembers which objects changed since
+//! A tracking informer (pods, events) also remembers which objects changed since
 //! [`Informer::take_changed`] was last called and wakes [`Informer::wake`], so pod status can
 //! be copied up as soon as it changes, not at the next pass.
 
@@ -87,6 +87,15 @@ impl Informer {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let name = name_of(&obj).to_string();
         state.objects.entry(name).or_insert_with(|| Arc::new(obj));
+    }
+
+    /// How many objects are cached.
+    pub fn cached(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .objects
+            .len()
     }
 
     /// The cached objects, or `None` until the cache is synced.

@@ -54,6 +54,9 @@ const CONCURRENT_CALLS: usize = 16;
 const BOUND_QUEUE: usize = 4096;
 /// Pods the create lane creates (and the status lane writes) at once.
 const LANE_CALLS: usize = 64;
+/// How long passes look again at a physical event about a pod they did not know yet (the
+/// pod's watch event may lag the event's).
+const EVENT_PENDING_FOR: Duration = Duration::from_secs(60);
 /// How often a status copy that lost a race (409) is tried on the virtual pod as it is then,
 /// before it is left to the next pass.
 const STATUS_ATTEMPTS: usize = 3;
@@ -713,14 +716,14 @@ pub fn spawn(
             last_failure: None,
             ready: None,
             synced_events: HashMap::new(),
-            events_pass: 0,
+            pending_events: HashMap::new(),
             in_step: HashMap::new(),
             references: HashMap::new(),
             sole,
             informers: MANAGED
                 .iter()
                 .map(|r| match *r {
-                    "pods" => (*r, informer::Informer::tracking(r)),
+                    "pods" | "events" => (*r, informer::Informer::tracking(r)),
                     _ => (*r, informer::Informer::new(r)),
                 })
                 .collect(),
@@ -1119,11 +1122,12 @@ struct Syncer {
     last_failure: Option<std::time::Instant>,
     /// List + watch caches of the managed physical objects.
     informers: HashMap<&'static str, Arc<informer::Informer>>,
-    /// Physical events already copied up: name → (resourceVersion, the last event relay
-    /// that found it in the physical namespace).
-    synced_events: HashMap<String, (String, u64)>,
-    /// Counts event relays.
-    events_pass: u64,
+    /// Physical events already copied up: name → resourceVersion (pruned of events gone
+    /// from the physical namespace once it outgrows twice their number).
+    synced_events: HashMap<String, String>,
+    /// Physical events about a pod the pass did not know yet: name → until when passes look
+    /// at them again.
+    pending_events: HashMap<String, std::time::Instant>,
     /// Pods found in step (nothing to patch down or copy up) and the versions they were at:
     /// virtual uid → (virtual, physical resourceVersion). A pass skips a pod whose versions
     /// are both unchanged since, so steady pods cost a lookup, not a comparison.
@@ -1471,26 +1475,39 @@ impl Syncer {
     /// about the virtual pods (best effort: a failed write is logged, and retried only when
     /// the physical event changes again).
     async fn sync_events(&mut self, ppods: &[Arc<Value>]) {
-        let Some(events) = self.informers.get("events").and_then(|i| i.snapshot()) else {
+        let Some(informer) = self.informers.get("events").cloned() else {
             return;
         };
+        // Only the events that changed since the last relay, and those about a pod not
+        // known then (for a while).
+        let now = std::time::Instant::now();
+        let mut candidates: HashMap<String, (Arc<Value>, std::time::Instant)> = informer
+            .take_changed()
+            .into_iter()
+            .map(|e| (meta(&e, "name").to_string(), (e, now + EVENT_PENDING_FOR)))
+            .collect();
+        for (name, until) in std::mem::take(&mut self.pending_events) {
+            if until > now
+                && let Some(Some(e)) = informer.lookup(&name)
+            {
+                candidates.entry(name).or_insert((e, until));
+            }
+        }
         let id = &self.target.vcluster_id;
         // The synced pods by physical name, built only when some event is new.
         let mut pods: Option<HashMap<&str, &Value>> = None;
-        self.events_pass = self.events_pass.wrapping_add(1);
-        let pass = self.events_pass;
         let mut writes = Vec::new();
-        for e in &events {
+        for (name, (e, until)) in &candidates {
             let about = e.pointer("/involvedObject/name").and_then(Value::as_str);
             let (Some(pname), true) = (about, translate::copied_up(e)) else {
                 continue;
             };
-            let name = meta(e, "name");
             let rv = meta(e, "resourceVersion");
-            if let Some((synced, seen)) = self.synced_events.get_mut(name)
-                && synced == rv
+            if self
+                .synced_events
+                .get(name)
+                .is_some_and(|synced| synced == rv)
             {
-                *seen = pass;
                 continue;
             }
             let pods =
@@ -1498,6 +1515,7 @@ impl Syncer {
             let Some((vns, vname, vuid)) =
                 pods.get(pname).and_then(|p| translate::virtual_key(p, id))
             else {
+                self.pending_events.insert(name.clone(), *until);
                 continue;
             };
             let mut object = translate::virtual_event(e, pname, (vns, vname, vuid));
@@ -1518,11 +1536,13 @@ impl Syncer {
                 },
             };
             writes.push(action);
-            self.synced_events
-                .insert(name.to_string(), (rv.to_string(), pass));
+            self.synced_events.insert(name.clone(), rv.to_string());
         }
         // Only events still in the physical namespace are remembered (bounded by it).
-        self.synced_events.retain(|_, (_, seen)| *seen == pass);
+        if self.synced_events.len() > 2 * informer.cached() + 1024 {
+            self.synced_events
+                .retain(|name, _| informer.lookup(name).is_some_and(|e| e.is_some()));
+        }
         let this: &Syncer = self;
         let work: Vec<BoxFuture<'_, Result<(), SyncError>>> = writes
             .into_iter()
@@ -2180,8 +2200,10 @@ async fn status_up(app: &Arc<ApiState>, v: &Value, p: &Value) -> Result<bool, Sy
     Ok(false)
 }
 
-/// The virtual pod `v` with the status (and node annotation) of its physical pod `p`, or
-/// `None` when it has them already.
+/// The status write that gives the virtual pod `v` the status (and node annotation) of its
+/// physical pod `p`, or `None` when it has them already. A pod status write takes only the
+/// status, labels and annotations of its body (the rest stays as stored), so the body carries
+/// only those and the identity and resourceVersion of `v`.
 fn with_physical_status(v: &Value, p: &Value) -> Option<Value> {
     let status = translate::virtual_pod_status(p, v);
     let node = translate::physical_node_annotation(p);
@@ -2194,16 +2216,32 @@ fn with_physical_status(v: &Value, p: &Value) -> Option<Value> {
     if v.get("status") == Some(&status) && !node_changed {
         return None;
     }
-    let mut object = v.clone();
-    object["status"] = status;
-    if let (true, Some((key, node))) = (node_changed, node) {
-        let meta_obj = &mut object["metadata"];
-        if !meta_obj.get("annotations").is_some_and(Value::is_object) {
-            meta_obj["annotations"] = json!({});
+    let mut metadata = serde_json::Map::new();
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "labels",
+        "annotations",
+    ] {
+        if let Some(value) = v.get("metadata").and_then(|m| m.get(field)) {
+            metadata.insert(field.into(), value.clone());
         }
-        meta_obj["annotations"][key] = json!(node);
     }
-    Some(object)
+    if let (true, Some((key, node))) = (node_changed, node) {
+        let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+        if !annotations.is_object() {
+            *annotations = json!({});
+        }
+        annotations[key] = json!(node);
+    }
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "status": status,
+    }))
 }
 
 /// Every request and limit `wanted` sets has the same quantity in `current`.
