@@ -55,6 +55,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::controllers::action::{Action, JOBS, PODS};
+use crate::controllers::replicaset::selector_matches;
 
 /// What one Job reconcile asks for.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -171,40 +172,6 @@ pub(crate) fn controlled_by(obj: &Value, uid: &str) -> bool {
                         && r.get("uid").and_then(Value::as_str) == Some(uid)
                 })
             })
-}
-
-/// A `metav1.LabelSelector` against `labels` (an empty selector matches everything).
-pub(crate) fn selector_matches(selector: &Value, labels: Option<&Map<String, Value>>) -> bool {
-    let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
-    if let Some(ml) = selector.get("matchLabels").and_then(Value::as_object) {
-        for (k, v) in ml {
-            if get(k) != v.as_str() {
-                return false;
-            }
-        }
-    }
-    if let Some(exprs) = selector.get("matchExpressions").and_then(Value::as_array) {
-        for e in exprs {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            let values: Vec<&str> = e
-                .get("values")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            let have = get(key);
-            let ok = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-                "In" => have.is_some_and(|h| values.contains(&h)),
-                "NotIn" => have.is_none_or(|h| !values.contains(&h)),
-                "Exists" => have.is_some(),
-                "DoesNotExist" => have.is_none(),
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
-        }
-    }
-    true
 }
 
 fn hash(parts: &[&[u8]]) -> u64 {
