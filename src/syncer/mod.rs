@@ -19,6 +19,7 @@
 //! label selector) and compares them with the virtual store, so a restart, a lost physical
 //! object or a missed event converges on the next pass.
 
+pub mod events;
 pub mod informer;
 pub mod translate;
 
@@ -54,9 +55,6 @@ const CONCURRENT_CALLS: usize = 16;
 const BOUND_QUEUE: usize = 4096;
 /// Pods the create lane creates (and the status lane writes) at once.
 const LANE_CALLS: usize = 64;
-/// How long passes look again at a physical event about a pod they did not know yet (the
-/// pod's watch event may lag the event's).
-const EVENT_PENDING_FOR: Duration = Duration::from_secs(60);
 /// How often a status copy that lost a race (409) is tried on the virtual pod as it is then,
 /// before it is left to the next pass.
 const STATUS_ATTEMPTS: usize = 3;
@@ -715,8 +713,7 @@ pub fn spawn(
             failures: 0,
             last_failure: None,
             ready: None,
-            synced_events: HashMap::new(),
-            pending_events: HashMap::new(),
+            events: events::EventRelay::default(),
             in_step: HashMap::new(),
             references: HashMap::new(),
             sole,
@@ -1122,12 +1119,8 @@ struct Syncer {
     last_failure: Option<std::time::Instant>,
     /// List + watch caches of the managed physical objects.
     informers: HashMap<&'static str, Arc<informer::Informer>>,
-    /// Physical events already copied up: name → resourceVersion (pruned of events gone
-    /// from the physical namespace once it outgrows twice their number).
-    synced_events: HashMap<String, String>,
-    /// Physical events about a pod the pass did not know yet: name → until when passes look
-    /// at them again.
-    pending_events: HashMap<String, std::time::Instant>,
+    /// Which physical events were copied up, and which wait for their pod.
+    events: events::EventRelay,
     /// Pods found in step (nothing to patch down or copy up) and the versions they were at:
     /// virtual uid → (virtual, physical resourceVersion). A pass skips a pod whose versions
     /// are both unchanged since, so steady pods cost a lookup, not a comparison.
@@ -1478,71 +1471,47 @@ impl Syncer {
         let Some(informer) = self.informers.get("events").cloned() else {
             return;
         };
-        // Only the events that changed since the last relay, and those about a pod not
-        // known then (for a while).
-        let now = std::time::Instant::now();
-        let mut candidates: HashMap<String, (Arc<Value>, std::time::Instant)> = informer
-            .take_changed()
-            .into_iter()
-            .map(|e| (meta(&e, "name").to_string(), (e, now + EVENT_PENDING_FOR)))
-            .collect();
-        for (name, until) in std::mem::take(&mut self.pending_events) {
-            if until > now
-                && let Some(Some(e)) = informer.lookup(&name)
-            {
-                candidates.entry(name).or_insert((e, until));
-            }
-        }
         let id = &self.target.vcluster_id;
         // The synced pods by physical name, built only when some event is new.
         let mut pods: Option<HashMap<&str, &Value>> = None;
-        let mut writes = Vec::new();
-        for (name, (e, until)) in &candidates {
-            let about = e.pointer("/involvedObject/name").and_then(Value::as_str);
-            let (Some(pname), true) = (about, translate::copied_up(e)) else {
-                continue;
-            };
-            let rv = meta(e, "resourceVersion");
-            if self
-                .synced_events
-                .get(name)
-                .is_some_and(|synced| synced == rv)
-            {
-                continue;
-            }
-            let pods =
-                pods.get_or_insert_with(|| ppods.iter().map(|p| (meta(p, "name"), &**p)).collect());
-            let Some((vns, vname, vuid)) =
-                pods.get(pname).and_then(|p| translate::virtual_key(p, id))
-            else {
-                self.pending_events.insert(name.clone(), *until);
-                continue;
-            };
-            let mut object = translate::virtual_event(e, pname, (vns, vname, vuid));
-            let vevent = meta(&object, "name").to_string();
-            let action = match self.app.store.get("events", vns, &vevent) {
-                Some(cur) => {
-                    object["metadata"]["resourceVersion"] = json!(cur.resource_version.to_string());
-                    Action::Update {
-                        kind: crate::controllers::action::EVENTS,
-                        namespace: vns.to_string(),
-                        object,
+        let relays = self.events.select(
+            informer.take_changed(),
+            |name| informer.lookup(name).flatten(),
+            |pod| {
+                let pods = pods
+                    .get_or_insert_with(|| ppods.iter().map(|p| (meta(p, "name"), &**p)).collect());
+                let (ns, name, uid) = translate::virtual_key(pods.get(pod)?, id)?;
+                Some((ns.to_string(), name.to_string(), uid.to_string()))
+            },
+            std::time::Instant::now(),
+        );
+        self.events.prune(informer.cached(), |name| {
+            informer.lookup(name).is_some_and(|e| e.is_some())
+        });
+        let writes: Vec<Action> = relays
+            .into_iter()
+            .map(|r| {
+                let (vns, vname, vuid) = &r.virtual_pod;
+                let mut object = translate::virtual_event(&r.event, &r.pod, (vns, vname, vuid));
+                let vevent = meta(&object, "name").to_string();
+                match self.app.store.get("events", vns, &vevent) {
+                    Some(cur) => {
+                        object["metadata"]["resourceVersion"] =
+                            json!(cur.resource_version.to_string());
+                        Action::Update {
+                            kind: crate::controllers::action::EVENTS,
+                            namespace: vns.clone(),
+                            object,
+                        }
                     }
+                    None => Action::Create {
+                        kind: crate::controllers::action::EVENTS,
+                        namespace: vns.clone(),
+                        object,
+                    },
                 }
-                None => Action::Create {
-                    kind: crate::controllers::action::EVENTS,
-                    namespace: vns.to_string(),
-                    object,
-                },
-            };
-            writes.push(action);
-            self.synced_events.insert(name.clone(), rv.to_string());
-        }
-        // Only events still in the physical namespace are remembered (bounded by it).
-        if self.synced_events.len() > 2 * informer.cached() + 1024 {
-            self.synced_events
-                .retain(|name, _| informer.lookup(name).is_some_and(|e| e.is_some()));
-        }
+            })
+            .collect();
         let this: &Syncer = self;
         let work: Vec<BoxFuture<'_, Result<(), SyncError>>> = writes
             .into_iter()
