@@ -15,11 +15,15 @@
 //! CPUs one each), as if the physical cluster had machines of its own: both runs use the
 //! same physical cluster on the same CPUs, and vkube adds its own. Without it the two share
 //! every CPU, and through vkube the machine runs two API servers' writes for one pod.
+//!
+//! `--fresh` starts a new pair for every run (direct and through alike), so no run inherits
+//! what earlier ones left (their Events, a Raft snapshot falling due); without it one pair
+//! serves all runs, as a long-lived cluster would.
 
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -114,14 +118,15 @@ async fn ensure_namespace(client: &kube::Client, ns: &str) {
 }
 
 /// Creates Deployment `name` of `replicas` in `ns` and waits until all its pods run; then
-/// deletes it and waits until its pods are gone (also from `physical_list` when given: the
-/// physical copies of virtual pods).
+/// deletes it and waits until its pods are gone (also from the `physical` lists when given:
+/// the physical copies of virtual pods and their token Secrets, so that the next run does
+/// not share the physical cluster with the deletions of this one).
 async fn run_once(
     client: &kube::Client,
     ns: &str,
     name: &str,
     replicas: usize,
-    physical: Option<(&kube::Client, &str)>,
+    physical: Option<(&kube::Client, &[&str])>,
     cpu: &dyn Fn() -> Option<Vec<Duration>>,
 ) -> Result<(Duration, Option<Vec<Duration>>)> {
     let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
@@ -157,13 +162,99 @@ async fn run_once(
         Ok(support::count_items(t)? == 0)
     })
     .await?;
-    if let Some((pclient, plist)) = physical {
-        wait_until(pclient, plist, "physical pods deleted", |t| {
-            Ok(support::count_items(t)? == 0)
-        })
-        .await?;
+    if let Some((pclient, lists)) = physical {
+        for list in lists {
+            wait_until(pclient, list, "physical copies deleted", |t| {
+                Ok(support::count_items(t)? == 0)
+            })
+            .await?;
+        }
     }
     Ok((took, cpu_used))
+}
+
+/// Starts `vkube sim` with room for `largest` pods twice over and a vkube wired to it (on
+/// separate CPUs with `pin`); the sim first.
+fn spawn_pair(pin: bool, largest: usize) -> Result<Vec<Spawned>> {
+    let per_node = (largest * 2 / 10 + 10).to_string();
+    let (sim_cpus, vk_cpus) = if pin {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if n < 2 {
+            bail!("--pin needs at least 2 CPUs");
+        }
+        let half = n / 2;
+        let list = |a: usize, b: usize| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        };
+        (Some(list(0, half - 1)), Some(list(half, n - 1)))
+    } else {
+        (None, None)
+    };
+    let sim = spawn_vkube_on(
+        &["sim", "--nodes", "10", "--node-pods", &per_node],
+        sim_cpus.as_deref(),
+    )?;
+    let pkc = sim.kubeconfig.display().to_string();
+    let vk = spawn_vkube_on(&["server", "--kubeconfig", &pkc], vk_cpus.as_deref())?;
+    Ok(vec![sim, vk])
+}
+
+/// The CPU time each process of a pair this bench started has used (the sim, then vkube).
+fn cpu_of(own: &[Spawned]) -> Option<Vec<Duration>> {
+    match own {
+        [] => None,
+        procs => procs.iter().map(Spawned::cpu).collect(),
+    }
+}
+
+const DIRECT_NS: &str = "vkube-bench-direct";
+const SYNC_NS: &str = "vkube-bench-sync";
+/// What a virtual pod leaves physically: its pod and its token Secret.
+const PHYSICAL_COPIES: [&str; 2] = [
+    "/api/v1/pods?labelSelector=vkube.io%2Fmanaged-by",
+    "/api/v1/secrets?labelSelector=vkube.io%2Fmanaged-by",
+];
+
+/// Clients of both clusters, once the bench's namespaces exist and the virtual node is Ready.
+async fn connect(physical: &Path, virt: &Path) -> Result<(kube::Client, kube::Client)> {
+    let p = client(physical).await?;
+    let v = client(virt).await?;
+    ensure_namespace(&p, DIRECT_NS).await;
+    ensure_namespace(&v, SYNC_NS).await;
+    // The virtual node must be Ready before pods can be placed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let nodes = v
+            .request_text(support::req("GET", "/api/v1/nodes".into(), None, vec![])?)
+            .await?;
+        if nodes.contains("\"type\":\"Ready\",\"status\":\"True\"") {
+            return Ok((p, v));
+        }
+        if Instant::now() > deadline {
+            bail!("no Ready virtual node after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One Deployment of `n` directly in the physical cluster, or through the virtual one.
+async fn measure(
+    pair: &(kube::Client, kube::Client),
+    through: bool,
+    name: &str,
+    n: usize,
+    cpu: &dyn Fn() -> Option<Vec<Duration>>,
+) -> Result<(Duration, Option<Vec<Duration>>)> {
+    let (p, v) = pair;
+    if through {
+        run_once(v, SYNC_NS, name, n, Some((p, &PHYSICAL_COPIES)), cpu).await
+    } else {
+        run_once(p, DIRECT_NS, name, n, None, cpu).await
+    }
 }
 
 fn main() -> Result<()> {
@@ -172,6 +263,7 @@ fn main() -> Result<()> {
     let mut sizes = vec![100usize, 1000];
     let mut runs = 3usize;
     let mut pin = false;
+    let mut fresh = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -186,6 +278,7 @@ fn main() -> Result<()> {
             }
             "--runs" => runs = val()?.parse()?,
             "--pin" => pin = true,
+            "--fresh" => fresh = true,
             "--bench" => {}
             other => bail!("unknown option {other}"),
         }
@@ -196,102 +289,62 @@ fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Our own pair unless both are given: a simulated physical cluster with room for the
     // largest Deployment twice over, and a virtual cluster wired to it.
+    let largest = sizes.iter().copied().max().unwrap_or(100);
     let mut own: Vec<Spawned> = Vec::new();
     let (physical, virt) = match (physical, virt) {
-        (Some(p), Some(v)) => (p, v),
-        (None, None) => {
-            let largest = sizes.iter().copied().max().unwrap_or(100);
-            let per_node = (largest * 2 / 10 + 10).to_string();
-            let (sim_cpus, vk_cpus) = if pin {
-                let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-                if n < 2 {
-                    bail!("--pin needs at least 2 CPUs");
-                }
-                let half = n / 2;
-                let list = |a: usize, b: usize| {
-                    if a == b {
-                        a.to_string()
-                    } else {
-                        format!("{a}-{b}")
-                    }
-                };
-                (Some(list(0, half - 1)), Some(list(half, n - 1)))
-            } else {
-                (None, None)
-            };
-            let sim = spawn_vkube_on(
-                &["sim", "--nodes", "10", "--node-pods", &per_node],
-                sim_cpus.as_deref(),
-            )?;
-            let pkc = sim.kubeconfig.display().to_string();
-            let vk = spawn_vkube_on(&["server", "--kubeconfig", &pkc], vk_cpus.as_deref())?;
-            if let (Some(s), Some(v)) = (&sim_cpus, &vk_cpus) {
-                println!("pinned: the sim on CPUs {s}, vkube on CPUs {v}");
+        (Some(p), Some(v)) => {
+            if pin || fresh {
+                bail!(
+                    "--pin and --fresh apply to the pair the bench starts, not to --physical/--virtual"
+                );
             }
-            let out = (sim.kubeconfig.clone(), vk.kubeconfig.clone());
-            own.push(vk);
-            own.push(sim);
-            out
+            (p, v)
+        }
+        (None, None) => {
+            own = spawn_pair(pin, largest)?;
+            (own[0].kubeconfig.clone(), own[1].kubeconfig.clone())
         }
         _ => bail!("give both --physical and --virtual, or neither"),
     };
-    if pin && own.is_empty() {
-        bail!("--pin applies to the pair the bench starts, not to --physical/--virtual");
+    if pin {
+        println!("pinned: the sim on the first half of the CPUs, vkube on the second");
+    }
+    if fresh {
+        println!("fresh: a new pair for every run");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = rt.block_on(async {
-        let p = client(&physical).await?;
-        let v = client(&virt).await?;
-        let (pns, vns) = ("vkube-bench-direct", "vkube-bench-sync");
-        ensure_namespace(&p, pns).await;
-        ensure_namespace(&v, vns).await;
-        // The virtual node must be Ready before pods can be placed.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let nodes = v
-                .request_text(support::req("GET", "/api/v1/nodes".into(), None, vec![])?)
-                .await?;
-            if nodes.contains("\"type\":\"Ready\",\"status\":\"True\"") {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("no Ready virtual node after 60 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let physical_copies = "/api/v1/pods?labelSelector=vkube.io%2Fmanaged-by";
+        let mut pair = connect(&physical, &virt).await?;
         println!("vkube syncer bench: runs={runs} (medians; through vkube / direct)");
         println!(
             "{:>8} {:>12} {:>14} {:>7} {:>18} {:>18}   runs direct | through (s)",
             "replicas", "direct s", "through s", "ratio", "direct cpu s", "through cpu s"
         );
-        // CPU time of each process (the sim, then vkube), when this bench started them.
-        let cpu = || -> Option<Vec<Duration>> {
-            match own.as_slice() {
-                [] => None,
-                procs => procs.iter().rev().map(Spawned::cpu).collect(),
-            }
-        };
         for &n in &sizes {
             let (mut direct, mut through) = (Vec::new(), Vec::new());
             let (mut direct_cpu, mut through_cpu) = (Vec::new(), Vec::new());
             for run in 0..runs {
-                let (took, used) = run_once(&p, pns, &format!("d{n}-{run}"), n, None, &cpu).await?;
-                direct.push(took);
-                direct_cpu.extend(used);
-                let (took, used) = run_once(
-                    &v,
-                    vns,
-                    &format!("v{n}-{run}"),
-                    n,
-                    Some((&p, physical_copies)),
-                    &cpu,
-                )
-                .await?;
-                through.push(took);
-                through_cpu.extend(used);
+                for (is_through, times, cpus) in [
+                    (false, &mut direct, &mut direct_cpu),
+                    (true, &mut through, &mut through_cpu),
+                ] {
+                    if fresh {
+                        // The old pair goes first: it holds the ports and the CPUs.
+                        own.clear();
+                        own = spawn_pair(pin, largest)?;
+                        pair = connect(&own[0].kubeconfig, &own[1].kubeconfig).await?;
+                    }
+                    let prefix = if is_through { "v" } else { "d" };
+                    let (took, used) =
+                        measure(&pair, is_through, &format!("{prefix}{n}-{run}"), n, &|| {
+                            cpu_of(&own)
+                        })
+                        .await?;
+                    times.push(took);
+                    cpus.extend(used);
+                }
             }
             let fmt = |v: &[Duration]| {
                 v.iter()
