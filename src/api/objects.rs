@@ -806,16 +806,16 @@ fn check_type(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
     let o = obj
         .as_object_mut()
         .expect("type_mismatch accepts only JSON objects");
-    for (field, value) in [
-        ("apiVersion", ctx.def.api_version()),
-        ("kind", ctx.def.kind.clone()),
-    ] {
-        if o.get(field)
+    let missing = |o: &Map<String, Value>, field: &str| {
+        o.get(field)
             .and_then(Value::as_str)
             .is_none_or(str::is_empty)
-        {
-            o.insert(field.into(), json!(value));
-        }
+    };
+    if missing(o, "apiVersion") {
+        o.insert("apiVersion".into(), json!(ctx.def.api_version()));
+    }
+    if missing(o, "kind") {
+        o.insert("kind".into(), json!(ctx.def.kind));
     }
     Ok(())
 }

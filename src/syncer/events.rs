@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::translate;
+use crate::controllers::replicaset::meta;
 
 /// How long passes look again at a physical event about a pod they did not know yet.
 pub const PENDING_FOR: Duration = Duration::from_secs(60);
@@ -53,7 +54,7 @@ impl EventRelay {
     ) -> Vec<Relay> {
         let mut candidates: HashMap<String, (Arc<Value>, Instant)> = changed
             .into_iter()
-            .map(|e| (name(&e).to_string(), (e, now + PENDING_FOR)))
+            .map(|e| (meta(&e, "name").to_string(), (e, now + PENDING_FOR)))
             .collect();
         for (n, until) in std::mem::take(&mut self.pending) {
             if until > now
@@ -70,10 +71,7 @@ impl EventRelay {
             let (Some(pod), true) = (about, translate::copied_up(&event)) else {
                 continue;
             };
-            let rv = event
-                .pointer("/metadata/resourceVersion")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let rv = meta(&event, "resourceVersion");
             if self.synced.get(&n).is_some_and(|synced| synced == rv) {
                 continue;
             }
@@ -91,20 +89,13 @@ impl EventRelay {
         relays
     }
 
-    /// Forgets the copied events that are gone physically (`exists`), once there are many
-    /// more of them than the `cached` events.
+    /// Forgets the copied events that are gone physically (`exists`; it must answer true
+    /// while that is not known), once there are many more of them than the `cached` events.
     pub fn prune(&mut self, cached: usize, exists: impl Fn(&str) -> bool) {
         if self.synced.len() > 2 * cached + PRUNE_SLACK {
             self.synced.retain(|n, _| exists(n));
         }
     }
-}
-
-fn name(event: &Value) -> &str {
-    event
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -125,7 +116,10 @@ mod tests {
     }
 
     fn names(relays: &[Relay]) -> Vec<String> {
-        let mut n: Vec<String> = relays.iter().map(|r| name(&r.event).to_string()).collect();
+        let mut n: Vec<String> = relays
+            .iter()
+            .map(|r| meta(&r.event, "name").to_string())
+            .collect();
         n.sort();
         n
     }

@@ -1485,8 +1485,9 @@ impl Syncer {
             },
             std::time::Instant::now(),
         );
+        // While the cache is not synced nothing is known to be gone.
         self.events.prune(informer.cached(), |name| {
-            informer.lookup(name).is_some_and(|e| e.is_some())
+            informer.lookup(name).is_none_or(|e| e.is_some())
         });
         let writes: Vec<Action> = relays
             .into_iter()
