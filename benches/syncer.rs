@@ -65,7 +65,12 @@ async fn watch_running(
             }
             let name = pod.metadata.name.clone().unwrap_or_default();
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-            running.insert(name, !gone && phase == Some("Running"));
+            let now_running = !gone && phase == Some("Running");
+            // A pod's phase only moves forward: one seen Running that reads Pending again
+            // (not deleted) is a stale status written over a newer one.
+            if running.insert(name.clone(), now_running) == Some(true) && !gone && !now_running {
+                bail!("{ns}/{name} went back from Running to {phase:?}");
+            }
             if running.values().filter(|r| **r).count() == want {
                 return Ok(Instant::now());
             }

@@ -1058,3 +1058,71 @@ spec:
         (!out.status.success()).then_some(())
     });
 }
+
+/// While many pods start at once, each virtual pod's phase only moves forward: the status
+/// copied up from a physical pod is never replaced by an older one (a pass that listed the
+/// physical pods before the status lane copied a newer status up must not write the old one).
+#[test]
+fn pod_phases_only_move_forward_while_many_pods_start() {
+    use std::collections::HashMap;
+    use std::process::Stdio;
+    let physical = Server::start_sim(&["--name", "east", "--nodes", "2", "--node-pods", "150"]);
+    let pkc = physical.kubeconfig().display().to_string();
+    let v = Server::start_with(&["--kubeconfig", &pkc, "--id", "vk1"]);
+    wait_for(Duration::from_secs(20), "the virtual node Ready", || {
+        let out = v.kubectl_ok(&["get", "nodes", "--no-headers"]);
+        out.contains(" Ready ").then_some(())
+    });
+    let seen = v.data_dir().with_file_name("pod-events.txt");
+    let mut watch = v
+        .kubectl_command()
+        .args([
+            "get",
+            "pods",
+            "--watch",
+            "--output-watch-events",
+            "-o",
+            "jsonpath={.type} {.object.metadata.name} {.object.status.phase}{\"\\n\"}",
+        ])
+        .stdout(std::fs::File::create(&seen).expect("watch output"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl get --watch");
+    const PODS: usize = 200;
+    v.kubectl_ok(&[
+        "create",
+        "deployment",
+        "many",
+        "--image=nginx",
+        &format!("--replicas={PODS}"),
+    ]);
+    v.kubectl_ok(&["rollout", "status", "deploy/many", "--timeout=120s"]);
+    // Every pod's phase as the watch saw it, in order, once it has seen all of them run.
+    let phases = wait_for(
+        Duration::from_secs(30),
+        "the watch to see every pod run",
+        || {
+            let text = std::fs::read_to_string(&seen).ok()?;
+            let mut phases: HashMap<String, Vec<String>> = HashMap::new();
+            for line in text.lines() {
+                let f: Vec<&str> = line.split(' ').collect();
+                if let [kind, name, phase] = f[..]
+                    && kind != "DELETED"
+                {
+                    phases.entry(name.into()).or_default().push(phase.into());
+                }
+            }
+            let running = phases.values().filter(|p| p.iter().any(|p| p == "Running"));
+            (running.count() == PODS).then_some(phases)
+        },
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+    for (pod, seen) in &phases {
+        let first_run = seen.iter().position(|p| p == "Running").expect("ran");
+        assert!(
+            seen[first_run..].iter().all(|p| p == "Running"),
+            "{pod} went back from Running: {seen:?}"
+        );
+    }
+}

@@ -822,7 +822,7 @@ async fn status_lane(
     stop: CancellationToken,
 ) {
     use futures::StreamExt;
-    let app = &app;
+    let (app, pods) = (&app, &*pods);
     let mut running = futures::stream::FuturesUnordered::new();
     // Changed physical pods not yet written, by name, oldest first.
     let mut waiting: HashMap<String, Arc<Value>> = HashMap::new();
@@ -851,7 +851,7 @@ async fn status_lane(
             if let Some(v) = bound_virtual(app, &p, &node, &id) {
                 writing.insert(name.clone());
                 running.push(async move {
-                    if let Err(e) = status_up(app, &v, &p).await {
+                    if let Err(e) = status_up(app, &v, &p, Some(pods)).await {
                         tracing::debug!(error = %e, "pod status not copied up; the next pass retries");
                     }
                     name
@@ -1426,7 +1426,9 @@ impl Syncer {
                     }
                     work.push(Box::pin(async move {
                         let spec_settled = this.sync_spec(v, p).await?;
-                        let status_settled = status_up(&this.app, v, p).await?;
+                        let status_settled =
+                            status_up(&this.app, v, p, this.informers.get("pods").map(|i| &**i))
+                                .await?;
                         if spec_settled && status_settled {
                             settled
                                 .lock()
@@ -2140,11 +2142,23 @@ fn mint_token_secret(
 /// status subresource takes annotations, as upstream's does). Whether `v` was in step
 /// already. A write that conflicts with another one (a binding, a label change) is
 /// tried again on the virtual pod as it is then, while it is still the pod `p` was made for.
-async fn status_up(app: &Arc<ApiState>, v: &Value, p: &Value) -> Result<bool, SyncError> {
+///
+/// What is written is the newest version of `p` that the `pods` cache holds: `p` may be
+/// what a pass listed before the status lane copied a newer status up, and writing it would
+/// take the virtual pod back (from `Running` to `Pending`).
+async fn status_up(
+    app: &Arc<ApiState>,
+    v: &Value,
+    p: &Value,
+    pods: Option<&informer::Informer>,
+) -> Result<bool, SyncError> {
     let mut current: Option<Arc<Value>> = None;
     for _ in 0..STATUS_ATTEMPTS {
         let v = current.as_deref().unwrap_or(v);
-        let Some(object) = with_physical_status(v, p) else {
+        let newest = pods
+            .and_then(|i| i.lookup(meta(p, "name")).flatten())
+            .filter(|cached| meta(cached, "uid") == meta(p, "uid"));
+        let Some(object) = with_physical_status(v, newest.as_deref().unwrap_or(p)) else {
             return Ok(true);
         };
         let (ns, name) = (meta(v, "namespace"), meta(v, "name"));
