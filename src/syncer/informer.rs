@@ -153,12 +153,12 @@ impl Informer {
     pub async fn run(
         self: Arc<Self>,
         api: Arc<PhysicalApi>,
-        selector: String,
+        query: String,
         changed: Arc<Notify>,
         stop: CancellationToken,
     ) {
         loop {
-            match api.list_object(self.resource, &selector).await {
+            match api.list_object(self.resource, &query).await {
                 Ok(list) => {
                     let rv = list
                         .pointer("/metadata/resourceVersion")
@@ -171,7 +171,7 @@ impl Informer {
                     };
                     self.replace(items);
                     changed.notify_one();
-                    if self.watch(&api, &selector, rv, &changed, &stop).await {
+                    if self.watch(&api, &query, rv, &changed, &stop).await {
                         return;
                     }
                 }
@@ -191,14 +191,14 @@ impl Informer {
     async fn watch(
         &self,
         api: &PhysicalApi,
-        selector: &str,
+        query: &str,
         rv: String,
         changed: &Notify,
         stop: &CancellationToken,
     ) -> bool {
         let opened = tokio::time::timeout(
             CALL_TIMEOUT,
-            api.watch(self.resource, selector, &rv, WATCH_TIMEOUT),
+            api.watch(self.resource, query, &rv, WATCH_TIMEOUT),
         )
         .await;
         let Ok(Ok(stream)) = opened else {

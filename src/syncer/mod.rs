@@ -378,8 +378,8 @@ impl PhysicalApi {
         self.call(Method::GET, path, "application/json", None).await
     }
 
-    async fn list(&self, resource: &str, selector: &str) -> Result<Vec<Value>, SyncError> {
-        let list = self.list_object(resource, selector).await?;
+    async fn list(&self, resource: &str, query: &str) -> Result<Vec<Value>, SyncError> {
+        let list = self.list_object(resource, query).await?;
         Ok(list
             .get("items")
             .and_then(Value::as_array)
@@ -458,21 +458,18 @@ impl PhysicalApi {
         }
     }
 
-    /// The whole list object (items and the list's resourceVersion) of the managed objects.
-    async fn list_object(&self, resource: &str, selector: &str) -> Result<Value, SyncError> {
-        let path = format!(
-            "{}?labelSelector={}",
-            self.path(resource, None),
-            selector.replace('/', "%2F").replace('=', "%3D")
-        );
+    /// The whole list object (items and the list's resourceVersion) of the objects `query`
+    /// (a label or field selector, URL-encoded: see [`Syncer::query`]) selects.
+    async fn list_object(&self, resource: &str, query: &str) -> Result<Value, SyncError> {
+        let path = format!("{}?{query}", self.path(resource, None));
         self.get(&path).await
     }
 
-    /// A watch of the managed objects from resourceVersion `rv`.
+    /// A watch of the objects `query` selects from resourceVersion `rv`.
     async fn watch(
         &self,
         resource: &str,
-        selector: &str,
+        query: &str,
         rv: &str,
         timeout: Duration,
     ) -> Result<
@@ -480,11 +477,10 @@ impl PhysicalApi {
         SyncError,
     > {
         let path = format!(
-            "{}?watch=true&allowWatchBookmarks=true&timeoutSeconds={}&resourceVersion={}&labelSelector={}",
+            "{}?watch=true&allowWatchBookmarks=true&timeoutSeconds={}&resourceVersion={}&{query}",
             self.path(resource, None),
             timeout.as_secs(),
             rv,
-            selector.replace('/', "%2F").replace('=', "%3D")
         );
         let err = |message: String| SyncError::Call {
             cluster: self.cluster.clone(),
@@ -758,15 +754,9 @@ pub fn spawn(
         }
         for (resource, informer) in &s.informers {
             tracing::debug!(resource, "watching physical objects");
-            // Events carry no label of ours: all of the namespace's (it is vkube's).
-            let selector = if *resource == "events" {
-                String::new()
-            } else {
-                s.selector()
-            };
             s.api.spawn_io(informer.clone().run(
                 s.api.clone(),
-                selector,
+                s.query(resource),
                 changed.clone(),
                 stop.clone(),
             ));
@@ -1290,14 +1280,21 @@ impl Syncer {
         if let Some(objects) = self.informers.get(resource).and_then(|i| i.snapshot()) {
             return Ok(objects);
         }
-        let listed = self.api.list(resource, &self.selector()).await?;
+        let listed = self.api.list(resource, &self.query(resource)).await?;
         Ok(listed.into_iter().map(Arc::new).collect())
     }
 
-    fn selector(&self) -> String {
+    /// The query selecting the physical objects of `resource` the syncer reads: those it
+    /// labelled; for Events, which carry no label of ours, the namespace's (it is vkube's)
+    /// about pods, but the physical scheduler's `Scheduled` (never copied up, see
+    /// [`translate::copied_up`]: the physical cluster need not send them).
+    fn query(&self, resource: &str) -> String {
+        if resource == "events" {
+            return "fieldSelector=involvedObject.kind%3DPod%2Creason%21%3DScheduled".into();
+        }
         format!(
-            "{}={}",
-            translate::LABEL_MANAGED_BY,
+            "labelSelector={}%3D{}",
+            translate::LABEL_MANAGED_BY.replace('/', "%2F"),
             self.target.vcluster_id
         )
     }
