@@ -106,7 +106,7 @@ impl ServiceAccountTokens {
         let sa = store
             .get("serviceaccounts", namespace, name)
             .ok_or_else(|| not_found("serviceaccounts", name))?
-            .value();
+            .parsed();
         let bound = match body.pointer("/spec/boundObjectRef") {
             None | Some(Value::Null) => None,
             Some(r) => {
@@ -126,7 +126,7 @@ impl ServiceAccountTokens {
                         store
                             .get(resource, ns, bound_name)
                             .ok_or_else(|| not_found(resource, bound_name))?
-                            .value(),
+                            .parsed(),
                     )
                 }
             }
@@ -136,12 +136,12 @@ impl ServiceAccountTokens {
             .filter(|b| b.get("kind").and_then(Value::as_str) == Some("Pod"))
             .and_then(|p| p.pointer("/spec/nodeName").and_then(Value::as_str))
             .and_then(|n| store.get("nodes", "", n))
-            .map(|n| n.value());
+            .map(|n| n.parsed());
         sat::token_request_response_with_node(
             body,
             &sa,
-            bound.as_ref(),
-            node.as_ref(),
+            bound.as_deref(),
+            node.as_deref(),
             &self.issuer,
             &self.audiences,
             jiff::Timestamp::now(),
