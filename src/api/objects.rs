@@ -803,9 +803,16 @@ fn meta_str<'v>(obj: &'v Value, field: &str) -> Option<&'v str> {
 /// Checks apiVersion/kind of a body against the resource and fills them in when absent.
 fn check_type(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
     type_mismatch(ctx, obj)?;
-    let o = obj
-        .as_object_mut()
-        .expect("type_mismatch accepts only JSON objects");
+    fill_type(ctx, obj);
+    Ok(())
+}
+
+/// Fills in the apiVersion and kind of the resource where a body (checked by
+/// [`type_mismatch`]) leaves them missing or empty.
+fn fill_type(ctx: &Ctx<'_>, obj: &mut Value) {
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
     let missing = |o: &Map<String, Value>, field: &str| {
         o.get(field)
             .and_then(Value::as_str)
@@ -817,7 +824,6 @@ fn check_type(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
     if missing(o, "kind") {
         o.insert("kind".into(), json!(ctx.def.kind));
     }
-    Ok(())
 }
 
 /// The error for a body that is no JSON object, or names another apiVersion or kind than
@@ -1424,7 +1430,7 @@ fn merge_update(
         merged
     } else {
         let mut new = body.into_owned();
-        check_type(ctx, &mut new)?;
+        fill_type(ctx, &mut new);
         if ctx.def.has_status
             && let Some(o) = new.as_object_mut()
         {
