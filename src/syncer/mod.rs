@@ -49,6 +49,10 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const PASS_EVERY: Duration = Duration::from_millis(500);
 /// The longest rest after a pass before changes are acted on.
 const MAX_PASS_GAP: Duration = Duration::from_millis(200);
+/// Requests to one physical cluster in flight at once (watches aside). Each one in flight
+/// holds a connection of its own (HTTP/1.1), and a burst of new ones opens as many TLS
+/// connections: the bound keeps a rollout's creates from opening a hundred and more.
+const PHYSICAL_CALLS: usize = 64;
 /// Physical writes of one pass in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// Newly bound pods waiting for the create lane; beyond this the passes create them.
@@ -218,6 +222,8 @@ pub struct PhysicalApi {
     namespace: String,
     /// The client's connections (TLS, HTTP) and the informers' watches run on this thread.
     io: IoThread,
+    /// Permits for requests in flight ([`PHYSICAL_CALLS`]; watches take none).
+    calls: tokio::sync::Semaphore,
 }
 
 /// A physical cluster's own I/O thread (a one-worker runtime). On the control plane's
@@ -294,6 +300,7 @@ impl PhysicalApi {
             config: cfg,
             namespace: c.namespace.clone(),
             io,
+            calls: tokio::sync::Semaphore::new(PHYSICAL_CALLS),
         })
     }
 
@@ -365,7 +372,11 @@ impl PhysicalApi {
             .header("accept", "application/json")
             .body(bytes)
             .map_err(|e| err(None, e.to_string()))?;
-        let call = self.client.request::<informer::Lean>(req);
+        let call = async {
+            // Waiting for a permit counts against the call's timeout too.
+            let _permit = self.calls.acquire().await;
+            self.client.request::<informer::Lean>(req).await
+        };
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Err(_) => Err(err(None, format!("no answer within {CALL_TIMEOUT:?}"))),
             Ok(Ok(informer::Lean(v))) => Ok(v),
