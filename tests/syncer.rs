@@ -1125,4 +1125,30 @@ fn pod_phases_only_move_forward_while_many_pods_start() {
             "{pod} went back from Running: {seen:?}"
         );
     }
+    // However many pods started at once, vkube reached the physical API server over one
+    // connection (HTTP/2: every request and watch on it), not one per request in flight.
+    let connections = established_to(physical.port);
+    assert!(
+        (1..=2).contains(&connections),
+        "vkube holds {connections} connections to the physical API server"
+    );
+}
+
+/// Established TCP connections whose local port is `port` (the server's side of each
+/// connection to a server listening there), from the kernel's socket tables.
+fn established_to(port: u16) -> usize {
+    let local = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        })
+        // Columns: sl, local address, remote address, state (01 = ESTABLISHED), …
+        .filter(|f| f.len() > 3 && f[1].ends_with(&local) && f[3] == "01")
+        .count()
 }

@@ -49,10 +49,13 @@ pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const PASS_EVERY: Duration = Duration::from_millis(500);
 /// The longest rest after a pass before changes are acted on.
 const MAX_PASS_GAP: Duration = Duration::from_millis(200);
-/// Requests to one physical cluster in flight at once (watches aside). Each one in flight
-/// holds a connection of its own (HTTP/1.1), and a burst of new ones opens as many TLS
+/// Requests to one physical cluster in flight at once (watches aside). Over HTTP/1.1 each
+/// one in flight holds a connection of its own, and a burst of new ones opens as many TLS
 /// connections: the bound keeps a rollout's creates from opening a hundred and more.
 const PHYSICAL_CALLS: usize = 64;
+/// How often an HTTP/2 connection to a physical cluster is pinged (a connection whose ping
+/// goes unanswered for [`CALL_TIMEOUT`] is dropped, failing its requests and watches).
+const PING_EVERY: Duration = Duration::from_secs(10);
 /// Physical writes of one pass in flight at once.
 const CONCURRENT_CALLS: usize = 16;
 /// Newly bound pods waiting for the create lane; beyond this the passes create them.
@@ -269,6 +272,49 @@ pub struct RawConnection {
     pub authorization: Option<String>,
 }
 
+/// A client of the API server `cfg` names that offers HTTP/2 as well as HTTP/1.1 (ALPN), as
+/// client-go does: against a server that takes it, every request and watch shares one TLS
+/// connection instead of holding one each (kube-rs's own client speaks only HTTP/1.1, so a
+/// burst of creates opened a connection, and paid a handshake, per request in flight).
+/// Otherwise as kube-rs builds it: the kubeconfig's CA, client certificate or token (exec
+/// plugins included) and TLS server name. A dead connection is noticed by HTTP/2 pings, or by
+/// the calls' and watches' own timeouts.
+fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
+    use hyper_util::client::legacy::connect::HttpConnector;
+    use kube::client::ConfigExt;
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CALL_TIMEOUT));
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(cfg.rustls_client_config()?)
+        .https_or_http();
+    let builder = match &cfg.tls_server_name {
+        Some(name) => {
+            let name = rustls_pki_types::ServerName::try_from(name.clone()).map_err(|e| {
+                kube::Error::Service(format!("tls-server-name {name:?}: {e}").into())
+            })?;
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => builder,
+    };
+    let https = builder.enable_all_versions().wrap_connector(http);
+    let client: hyper_util::client::legacy::Client<_, kube::client::Body> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .http2_keep_alive_interval(Some(PING_EVERY))
+            .http2_keep_alive_timeout(CALL_TIMEOUT)
+            .http2_keep_alive_while_idle(true)
+            .build(https);
+    let service = tower::ServiceBuilder::new()
+        .layer(cfg.base_uri_layer())
+        .option_layer(cfg.auth_layer()?)
+        .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        .service(client);
+    Ok(kube::Client::new(service, cfg.default_namespace.clone()))
+}
+
 impl PhysicalApi {
     /// A client from the cluster's kubeconfig.
     pub async fn connect(c: &PhysicalCluster) -> Result<PhysicalApi, SyncError> {
@@ -292,7 +338,7 @@ impl PhysicalApi {
         // The client's worker, and every connection it opens, run on the I/O thread.
         let client = {
             let _on_io = io.handle().enter();
-            kube::Client::try_from(cfg.clone()).map_err(|e| err(e.to_string()))?
+            http2_client(&cfg).map_err(|e| err(e.to_string()))?
         };
         Ok(PhysicalApi {
             cluster: c.name.clone(),
