@@ -282,6 +282,12 @@ pub struct RawConnection {
 fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
     use hyper_util::client::legacy::connect::HttpConnector;
     use kube::client::ConfigExt;
+    if let Some(proxy) = &cfg.proxy_url {
+        // As before with kube-rs's client (built without its proxy features): refused.
+        return Err(kube::Error::Service(
+            format!("the kubeconfig's proxy-url {proxy} is not supported").into(),
+        ));
+    }
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
