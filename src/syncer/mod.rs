@@ -277,7 +277,7 @@ pub struct RawConnection {
 /// connection instead of holding one each (kube-rs's own client speaks only HTTP/1.1, so a
 /// burst of creates opened a connection, and paid a handshake, per request in flight).
 /// Otherwise as kube-rs builds it: the kubeconfig's CA, client certificate or token (exec
-/// plugins included) and TLS server name. A dead connection is noticed by HTTP/2 pings, or by
+/// plugins included), impersonation and TLS server name. A dead connection is noticed by HTTP/2 pings, or by
 /// the calls' and watches' own timeouts.
 fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
     use hyper_util::client::legacy::connect::HttpConnector;
@@ -316,6 +316,7 @@ fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
     let service = tower::ServiceBuilder::new()
         .layer(cfg.base_uri_layer())
         .option_layer(cfg.auth_layer()?)
+        .layer(cfg.extra_headers_layer()?)
         .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         .service(client);
     Ok(kube::Client::new(service, cfg.default_namespace.clone()))
