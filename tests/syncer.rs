@@ -1138,17 +1138,14 @@ fn pod_phases_only_move_forward_while_many_pods_start() {
 /// connection to a server listening there), from the kernel's socket tables.
 fn established_to(port: u16) -> usize {
     let local = format!(":{port:04X}");
+    // Columns: sl, local address, remote address, state (01 = ESTABLISHED), …
+    let established = |line: &str| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() > 3 && f[1].ends_with(&local) && f[3] == "01"
+    };
     ["/proc/net/tcp", "/proc/net/tcp6"]
         .iter()
         .filter_map(|t| std::fs::read_to_string(t).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-                .collect::<Vec<_>>()
-        })
-        // Columns: sl, local address, remote address, state (01 = ESTABLISHED), …
-        .filter(|f| f.len() > 3 && f[1].ends_with(&local) && f[3] == "01")
-        .count()
+        .map(|table| table.lines().skip(1).filter(|l| established(l)).count())
+        .sum()
 }

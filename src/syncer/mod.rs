@@ -277,8 +277,8 @@ pub struct RawConnection {
 /// connection instead of holding one each (kube-rs's own client speaks only HTTP/1.1, so a
 /// burst of creates opened a connection, and paid a handshake, per request in flight).
 /// Otherwise as kube-rs builds it: the kubeconfig's CA, client certificate or token (exec
-/// plugins included), impersonation and TLS server name. A dead connection is noticed by HTTP/2 pings, or by
-/// the calls' and watches' own timeouts.
+/// plugins included), impersonation and TLS server name. A dead connection is noticed by
+/// HTTP/2 pings, or by the calls' and watches' own timeouts.
 fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
     use hyper_util::client::legacy::connect::HttpConnector;
     use kube::client::ConfigExt;
