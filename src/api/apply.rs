@@ -23,7 +23,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use serde_json::{Map, Value};
 
@@ -206,11 +206,16 @@ impl PathElement {
         match self {
             PathElement::Field(name) => format!("f:{name}"),
             PathElement::Key(keys) => {
-                let mut obj = JsonMap::new();
-                for (k, v) in keys {
-                    obj.insert(k.clone(), v.clone());
+                // The keys as a compact JSON object, in their (sorted) order.
+                let mut out = String::from("k:{");
+                for (i, (k, v)) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{}:{v}", Value::from(k.as_str()));
                 }
-                format!("k:{}", Value::Object(obj))
+                out.push('}');
+                out
             }
             PathElement::Value(v) => format!("v:{v}"),
             PathElement::Index(i) => format!("i:{i}"),
@@ -377,12 +382,19 @@ impl FieldSet {
 
     /// Adds a path (the empty path is ignored).
     pub fn insert(&mut self, path: &[PathElement]) {
-        let Some((first, rest)) = path.split_first() else {
+        if path.is_empty() {
             return;
-        };
-        let mut node = self.children.entry(first.clone()).or_default();
-        for pe in rest {
-            node = node.children.entry(pe.clone()).or_default();
+        }
+        let mut node = self;
+        for pe in path {
+            // Cloned only when the node is new (most of a path usually exists).
+            if !node.children.contains_key(pe) {
+                node.children.insert(pe.clone(), FieldSet::default());
+            }
+            node = node
+                .children
+                .get_mut(pe)
+                .expect("the child was just found or inserted");
         }
         node.member = true;
     }
@@ -503,21 +515,23 @@ impl FieldSet {
 
     /// The FieldsV1 JSON form.
     pub fn to_fields_v1(&self) -> Value {
-        let mut obj = JsonMap::new();
-        for (pe, child) in &self.children {
-            let mut inner = match child.to_fields_v1() {
-                Value::Object(m) => m,
-                _ => JsonMap::new(),
-            };
-            if child.member && !inner.is_empty() {
-                let mut with_dot = JsonMap::new();
-                with_dot.insert(".".into(), Value::Object(JsonMap::new()));
-                with_dot.append(&mut inner);
-                inner = with_dot;
-            }
-            obj.insert(pe.encode(), Value::Object(inner));
+        Value::Object(self.fields_v1_map(false))
+    }
+
+    /// This node's FieldsV1 object; `dot` marks it a member (`.`) when it has children.
+    fn fields_v1_map(&self, dot: bool) -> JsonMap {
+        let dot = dot && !self.children.is_empty();
+        let mut obj = JsonMap::with_capacity(self.children.len() + usize::from(dot));
+        if dot {
+            obj.insert(".".into(), Value::Object(JsonMap::new()));
         }
-        Value::Object(obj)
+        for (pe, child) in &self.children {
+            obj.insert(
+                pe.encode(),
+                Value::Object(child.fields_v1_map(child.member)),
+            );
+        }
+        obj
     }
 
     /// Parses the FieldsV1 JSON form.
@@ -1187,11 +1201,48 @@ impl Comparison {
         s
     }
 
+    /// [`Comparison::changed`], taking the added set (a create's whole object) instead of
+    /// copying it.
+    fn take_changed(&mut self) -> FieldSet {
+        let mut s = std::mem::take(&mut self.added);
+        s.union_with(&self.modified);
+        s
+    }
+
     fn filter(&mut self, filter: &Filter) {
         filter.apply(&mut self.added);
         filter.apply(&mut self.modified);
         filter.apply(&mut self.removed);
     }
+}
+
+/// `a == b`, without hashing where both objects hold their keys in the same order (a write
+/// built on the stored object, or the JSON of one encoder): they are compared pairwise, and
+/// by lookup only from the first key out of order.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return false;
+            }
+            for ((kx, vx), (ky, vy)) in x.iter().zip(y) {
+                if kx != ky {
+                    return x == y;
+                }
+                if !same(vx, vy) {
+                    return false;
+                }
+            }
+            true
+        }
+        (Value::Array(x), Value::Array(y)) => same_items(x, y),
+        _ => a == b,
+    }
+}
+
+/// [`same`] for lists.
+fn same_items(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(p, q)| same(p, q))
 }
 
 fn compare<S: ApplySchema>(old: &Value, new: &Value, ty: Ty<S>) -> Result<Comparison, String> {
@@ -1214,7 +1265,7 @@ fn compare_walk<S: ApplySchema>(
         (None, None) => return Ok(()),
         // Nothing under an unchanged node changed (most of a pod on a status or binding
         // write): one equality check instead of a walk.
-        (Some(o), Some(n)) if o == n => return Ok(()),
+        (Some(o), Some(n)) if same(o, n) => return Ok(()),
         (Some(o), None) => o,
         (None, Some(n)) => n,
         (Some(o), Some(n)) => {
@@ -1253,17 +1304,19 @@ fn compare_walk<S: ApplySchema>(
                 return Ok(());
             }
             let (oo, no) = (oobj.unwrap_or(&empty), nobj.unwrap_or(&empty));
+            // managedFields are the record of fields, never one: an object's own (still on
+            // the stored version of a write) are not compared.
+            let at_metadata = matches!(path.as_slice(), [PathElement::Field(f)] if f == "metadata");
             let keys = oo
                 .keys()
                 .chain(no.keys().filter(|k| !oo.contains_key(*k)))
-                .cloned()
-                .collect::<Vec<_>>();
+                .filter(|k| !(at_metadata && *k == "managedFields"));
             for key in keys {
-                let (cty, _) = ty.child(&key);
+                let (cty, _) = ty.child(key);
                 path.push(PathElement::Field(key.clone()));
                 compare_walk(
-                    oobj.and_then(|o| o.get(&key)),
-                    nobj.and_then(|n| n.get(&key)),
+                    oobj.and_then(|o| o.get(key)),
+                    nobj.and_then(|n| n.get(key)),
                     cty,
                     path,
                     c,
@@ -1424,7 +1477,8 @@ fn is_empty_container(v: &Value) -> bool {
 /// Paths never recorded as owned: upstream's stripped metadata (exact paths) and the
 /// strategy's reset fields (whole subtrees).
 struct Filter {
-    exact: FieldSet,
+    /// Remove these paths (not their descendants): [`STRIPPED`].
+    exact: &'static FieldSet,
     /// Remove these subtrees.
     subtrees: Vec<Vec<PathElement>>,
     /// Keep only this subtree (status writes).
@@ -1450,12 +1504,17 @@ const STRIPPED: &[&[&str]] = &[
     &["metadata", "deletionGracePeriodSeconds"],
 ];
 
+/// [`STRIPPED`] as a set, built once.
+static STRIPPED_SET: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(|| {
+    let mut exact = FieldSet::new();
+    for p in STRIPPED {
+        exact.insert(&FieldPath::fields(p).0);
+    }
+    exact
+});
+
 impl Filter {
     fn new(scope: &Scope<'_>) -> Filter {
-        let mut exact = FieldSet::new();
-        for p in STRIPPED {
-            exact.insert(&FieldPath::fields(p).0);
-        }
         let status = FieldPath::fields(&["status"]).0;
         let mut subtrees = vec![FieldPath::fields(&["metadata", "managedFields"]).0];
         let mut only = None;
@@ -1465,14 +1524,14 @@ impl Filter {
             _ => {}
         }
         Filter {
-            exact,
+            exact: &STRIPPED_SET,
             subtrees,
             only,
         }
     }
 
     fn apply(&self, set: &mut FieldSet) {
-        set.difference_with(&self.exact);
+        set.difference_with(self.exact);
         for p in &self.subtrees {
             set.remove_subtree(p);
         }
@@ -1532,6 +1591,11 @@ impl ManagedFieldsEntry {
     }
 
     fn to_json(&self) -> Value {
+        self.to_json_with(self.fields.to_fields_v1())
+    }
+
+    /// The JSON form with `fields_v1` as its fields.
+    fn to_json_with(&self, fields_v1: Value) -> Value {
         let mut m = JsonMap::new();
         m.insert("manager".into(), Value::from(self.manager.clone()));
         m.insert("operation".into(), Value::from(self.operation.as_str()));
@@ -1540,7 +1604,7 @@ impl ManagedFieldsEntry {
             m.insert("time".into(), Value::from(t.clone()));
         }
         m.insert("fieldsType".into(), Value::from("FieldsV1"));
-        m.insert("fieldsV1".into(), self.fields.to_fields_v1());
+        m.insert("fieldsV1".into(), fields_v1);
         if let Some(s) = &self.subresource {
             m.insert("subresource".into(), Value::from(s.clone()));
         }
@@ -1548,6 +1612,15 @@ impl ManagedFieldsEntry {
     }
 
     fn from_json(v: &Value) -> Result<ManagedFieldsEntry, String> {
+        let mut entry = ManagedFieldsEntry::identity_from_json(v)?;
+        if let Some(f) = v.get("fieldsV1") {
+            entry.fields = FieldSet::from_fields_v1(f)?;
+        }
+        Ok(entry)
+    }
+
+    /// Everything but the fields (left empty).
+    fn identity_from_json(v: &Value) -> Result<ManagedFieldsEntry, String> {
         let s = |k: &str| v.get(k).and_then(Value::as_str);
         let operation = match s("operation") {
             Some("Apply") => Operation::Apply,
@@ -1566,30 +1639,119 @@ impl ManagedFieldsEntry {
             subresource: s("subresource")
                 .filter(|x| !x.is_empty())
                 .map(str::to_owned),
-            fields: match v.get("fieldsV1") {
-                Some(f) => FieldSet::from_fields_v1(f)?,
-                None => FieldSet::new(),
-            },
+            fields: FieldSet::new(),
         })
     }
 }
 
+/// A managedFields entry as a write holds it: decoded, or (taken from the stored object,
+/// which holds only this module's own encoding) with its FieldsV1 still as JSON until the
+/// write changes who owns something in it. Most writes change a few fields of one manager;
+/// the other entries keep their JSON instead of being decoded and encoded again.
+struct Held {
+    entry: ManagedFieldsEntry,
+    /// The FieldsV1 not decoded into `entry.fields` (empty while this is set).
+    raw: Option<Value>,
+}
+
+impl Held {
+    fn decoded(entry: ManagedFieldsEntry) -> Held {
+        Held { entry, raw: None }
+    }
+
+    /// An entry of the stored object, its fields left encoded.
+    fn stored(mut item: Value) -> Result<Held, String> {
+        let entry = ManagedFieldsEntry::identity_from_json(&item)?;
+        let raw = item
+            .as_object_mut()
+            .and_then(|m| m.shift_remove("fieldsV1"))
+            .unwrap_or_else(|| Value::Object(JsonMap::new()));
+        Ok(Held {
+            entry,
+            raw: Some(raw),
+        })
+    }
+
+    /// The fields, decoded now if they were not.
+    fn fields(&mut self) -> Result<&mut FieldSet, String> {
+        if let Some(raw) = self.raw.take() {
+            self.entry.fields = FieldSet::from_fields_v1(&raw)?;
+        }
+        Ok(&mut self.entry.fields)
+    }
+
+    /// Whether a member of `set` may be a member of these fields (then they must be
+    /// decoded to take it away).
+    fn may_own_any(&self, set: &FieldSet) -> bool {
+        match &self.raw {
+            Some(raw) => shares_member(raw, set),
+            None => true,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match &self.raw {
+            Some(raw) => raw.as_object().is_some_and(JsonMap::is_empty),
+            None => self.entry.fields.is_empty(),
+        }
+    }
+
+    fn into_json(self) -> Value {
+        match self.raw {
+            Some(raw) => self.entry.to_json_with(raw),
+            None => self.entry.to_json(),
+        }
+    }
+}
+
+/// Whether some member path of `set` is a member of the FieldsV1 JSON `raw` (conservatively
+/// yes when `raw` is not in that form).
+fn shares_member(raw: &Value, set: &FieldSet) -> bool {
+    let Value::Object(obj) = raw else {
+        return true;
+    };
+    set.children.iter().any(|(pe, child)| {
+        obj.get(pe.encode().as_str()).is_some_and(|node| {
+            let member = node
+                .as_object()
+                .is_some_and(|m| m.is_empty() || m.contains_key("."));
+            child.member && member || shares_member(node, child)
+        })
+    })
+}
+
+/// Entries must differ in identity.
+fn check_unique<'a>(
+    mut entries: impl Iterator<Item = &'a ManagedFieldsEntry>,
+) -> Result<(), String> {
+    let mut seen: Vec<&ManagedFieldsEntry> = Vec::new();
+    entries.try_for_each(|entry| {
+        if seen.iter().any(|e| e.same_identity(entry)) {
+            return Err(format!(
+                "duplicate managedFields entry for manager {:?}",
+                entry.manager
+            ));
+        }
+        seen.push(entry);
+        Ok(())
+    })
+}
+
 /// Decodes `metadata.managedFields` of an object (empty when absent).
 pub fn decode_managed_fields(obj: &Value) -> Result<Vec<ManagedFieldsEntry>, String> {
-    match obj.pointer("/metadata/managedFields") {
+    decode_entries(obj.pointer("/metadata/managedFields"))
+}
+
+/// Decodes a `managedFields` list (empty when absent).
+fn decode_entries(list: Option<&Value>) -> Result<Vec<ManagedFieldsEntry>, String> {
+    match list {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => {
-            let mut out: Vec<ManagedFieldsEntry> = Vec::with_capacity(items.len());
-            for item in items {
-                let entry = ManagedFieldsEntry::from_json(item)?;
-                if out.iter().any(|e| e.same_identity(&entry)) {
-                    return Err(format!(
-                        "duplicate managedFields entry for manager {:?}",
-                        entry.manager
-                    ));
-                }
-                out.push(entry);
-            }
+            let out = items
+                .iter()
+                .map(ManagedFieldsEntry::from_json)
+                .collect::<Result<Vec<_>, _>>()?;
+            check_unique(out.iter())?;
             Ok(out)
         }
         Some(_) => Err("metadata.managedFields must be a list".into()),
@@ -1602,17 +1764,19 @@ fn is_reset_request(obj: &Value) -> bool {
         Some(Value::Array(items)) if items.len() == 1 && items[0].as_object().is_some_and(JsonMap::is_empty))
 }
 
-fn remove_managed_fields(obj: &mut Value) {
-    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
-        meta.shift_remove("managedFields");
+/// Takes `metadata.managedFields` out of `obj`.
+fn remove_managed_fields(obj: &mut Value) -> Option<Value> {
+    match obj.get_mut("metadata") {
+        Some(Value::Object(meta)) => meta.shift_remove("managedFields"),
+        _ => None,
     }
 }
 
 /// Writes the entries (sorted like upstream: Apply before Update, then by time, manager,
 /// apiVersion, subresource) into `metadata.managedFields`, or removes it when empty.
-fn encode_managed_fields(obj: &mut Value, mut entries: Vec<ManagedFieldsEntry>) {
-    entries.retain(|e| !e.fields.is_empty());
-    entries.sort_by(|a, b| {
+fn encode_managed_fields(obj: &mut Value, mut entries: Vec<Held>) {
+    entries.retain(|e| !e.is_empty());
+    entries.sort_by(|Held { entry: a, .. }, Held { entry: b, .. }| {
         a.operation
             .cmp(&b.operation)
             .then_with(|| {
@@ -1643,7 +1807,7 @@ fn encode_managed_fields(obj: &mut Value, mut entries: Vec<ManagedFieldsEntry>) 
     if let Value::Object(meta) = meta {
         meta.insert(
             "managedFields".into(),
-            Value::Array(entries.iter().map(ManagedFieldsEntry::to_json).collect()),
+            Value::Array(entries.into_iter().map(Held::into_json).collect()),
         );
     }
 }
@@ -1876,7 +2040,10 @@ pub fn apply<S: ApplySchema>(
         update_last_applied(&mut result, &config);
     }
     cap_update_managers(&mut entries);
-    encode_managed_fields(&mut result, entries);
+    encode_managed_fields(
+        &mut result,
+        entries.into_iter().map(Held::decoded).collect(),
+    );
     Ok(result)
 }
 
@@ -1972,40 +2139,66 @@ pub fn record_update<S: ApplySchema>(
 ) {
     let ty = Ty::Typed(schema);
     let filter = Filter::new(scope);
-    let from_old = || {
-        old.map(decode_managed_fields)
-            .transpose()
+    let reset = scope.subresource.is_none() && is_reset_request(new);
+    let sent = remove_managed_fields(new);
+    let stored = old.and_then(|o| o.pointer("/metadata/managedFields"));
+    // The stored entries (this module's encoding), their fields decoded only where this write
+    // changes them; moved out of the write's body when it carried them unchanged (a GET and
+    // PUT round trip, or a subresource write built on the stored object).
+    let from_old = |sent: Option<Value>| -> Vec<Held> {
+        let items = match (stored, sent) {
+            (Some(Value::Array(stored)), Some(Value::Array(sent))) if same_items(stored, &sent) => {
+                sent
+            }
+            (Some(Value::Array(stored)), _) => stored.clone(),
+            _ => return Vec::new(),
+        };
+        items
+            .into_iter()
+            .map(Held::stored)
+            .collect::<Result<Vec<_>, _>>()
             .ok()
-            .flatten()
+            .filter(|held| check_unique(held.iter().map(|h| &h.entry)).is_ok())
             .unwrap_or_default()
     };
     let mut entries = if scope.subresource.is_some() {
-        from_old()
-    } else if is_reset_request(new) {
+        from_old(sent)
+    } else if reset {
         Vec::new()
+    } else if let (Some(sent_list), Some(stored)) = (&sent, stored)
+        && same(sent_list, stored)
+    {
+        from_old(sent)
     } else {
-        match decode_managed_fields(new) {
-            Ok(es) if !es.is_empty() => es,
-            _ => from_old(),
+        match decode_entries(sent.as_ref()) {
+            Ok(es) if !es.is_empty() => es.into_iter().map(Held::decoded).collect(),
+            _ => from_old(None),
         }
     };
-    remove_managed_fields(new);
+    let zero;
     let old_obj = match old {
-        Some(o) => {
-            let mut o = o.clone();
-            remove_managed_fields(&mut o);
-            o
+        Some(o) => o,
+        None => {
+            zero = schema.zero_value();
+            &zero
         }
-        None => schema.zero_value(),
     };
-    let Ok(mut cmp) = compare(&old_obj, new, ty) else {
+    let Ok(mut cmp) = compare(old_obj, new, ty) else {
         return;
     };
     cmp.filter(&filter);
-    let changed = cmp.changed();
-    for e in &mut entries {
-        e.fields.difference_with(&changed);
-        e.fields.difference_with(&cmp.removed);
+    let changed = cmp.take_changed();
+    let taken = entries.iter_mut().try_for_each(|e| {
+        if e.may_own_any(&changed) || e.may_own_any(&cmp.removed) {
+            let fields = e.fields()?;
+            fields.difference_with(&changed);
+            fields.difference_with(&cmp.removed);
+        }
+        Ok::<_, String>(())
+    });
+    if taken.is_err() {
+        // Stored fields that do not decode are dropped, as when none decode.
+        entries.clear();
     }
     if !changed.is_empty() {
         let me = ManagedFieldsEntry {
@@ -2016,15 +2209,29 @@ pub fn record_update<S: ApplySchema>(
             subresource: scope.subresource.map(str::to_owned),
             fields: changed,
         };
-        match entries.iter_mut().find(|e| e.same_identity(&me)) {
-            Some(e) => {
-                e.fields.union_with(&me.fields);
-                e.time = me.time;
-            }
-            None => entries.push(me),
+        match entries.iter_mut().find(|e| e.entry.same_identity(&me)) {
+            Some(e) => match e.fields() {
+                Ok(fields) => {
+                    fields.union_with(&me.fields);
+                    e.entry.time = me.time;
+                }
+                Err(_) => *e = Held::decoded(me),
+            },
+            None => entries.push(Held::decoded(me)),
         }
     }
-    cap_update_managers(&mut entries);
+    let updates = entries
+        .iter()
+        .filter(|e| e.entry.operation == Operation::Update)
+        .count();
+    if updates > MAX_UPDATE_MANAGERS {
+        let mut plain: Vec<ManagedFieldsEntry> = entries
+            .into_iter()
+            .filter_map(|mut e| e.fields().is_ok().then_some(e.entry))
+            .collect();
+        cap_update_managers(&mut plain);
+        entries = plain.into_iter().map(Held::decoded).collect();
+    }
     encode_managed_fields(new, entries);
 }
 
@@ -2800,6 +3007,50 @@ mod tests {
         );
         assert_eq!(fields_of(&new, "creator")["f:spec"].get("f:replicas"), None);
         assert!(fields_of(&new, "creator")["f:spec"]["f:template"].is_object());
+    }
+
+    #[test]
+    fn updates_take_list_items_from_stored_entries_and_keep_the_rest_as_stored() {
+        let d = deployment();
+        let mut v1 = deploy(
+            2,
+            json!([{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]),
+        );
+        record_update(None, &mut v1, d, &scope("creator"));
+        let later = |manager| Scope {
+            now: T2,
+            ..scope(manager)
+        };
+        let mut v2 = v1.clone();
+        v2["spec"]["replicas"] = json!(3);
+        record_update(Some(&v1), &mut v2, d, &later("scaler"));
+        // A third manager changes container b's image: the creator loses exactly that.
+        let mut v3 = v2.clone();
+        v3["spec"]["template"]["spec"]["containers"][1]["image"] = json!("z");
+        record_update(Some(&v2), &mut v3, d, &later("imager"));
+        let b = r#"k:{"name":"b"}"#;
+        let containers = |v: &Value, m| {
+            fields_of(v, m)["f:spec"]["f:template"]["f:spec"]["f:containers"].clone()
+        };
+        assert_eq!(containers(&v3, "imager"), json!({b: {"f:image": {}}}));
+        let creator = containers(&v3, "creator");
+        assert_eq!(creator[b], json!({".": {}, "f:name": {}}));
+        assert_eq!(
+            creator[r#"k:{"name":"a"}"#],
+            containers(&v1, "creator")[r#"k:{"name":"a"}"#]
+        );
+        // The scaler's entry is not touched: the same JSON, time and all.
+        let entry = |v: &Value, m: &str| {
+            v["metadata"]["managedFields"]
+                .as_array()
+                .and_then(|es| es.iter().find(|e| e["manager"] == m).cloned())
+        };
+        assert!(entry(&v2, "scaler").is_some());
+        assert_eq!(entry(&v3, "scaler"), entry(&v2, "scaler"));
+        // A write that changes nothing leaves every entry as it was.
+        let mut v4 = v3.clone();
+        record_update(Some(&v3), &mut v4, d, &later("idle"));
+        assert_eq!(v4, v3);
     }
 
     #[test]
