@@ -172,7 +172,7 @@ fn conflicts_message(conflicts: &[Conflict]) -> String {
     )
 }
 
-use crate::resources::validation::go_quote;
+use crate::resources::validation::{go_quote, same_json as same, same_json_items as same_items};
 
 // ---------------------------------------------------------------------------------------
 // Field paths and sets (FieldsV1)
@@ -1214,35 +1214,6 @@ impl Comparison {
         filter.apply(&mut self.modified);
         filter.apply(&mut self.removed);
     }
-}
-
-/// `a == b`, without hashing where both objects hold their keys in the same order (a write
-/// built on the stored object, or the JSON of one encoder): they are compared pairwise, and
-/// by lookup only from the first key out of order.
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            if x.len() != y.len() {
-                return false;
-            }
-            for ((kx, vx), (ky, vy)) in x.iter().zip(y) {
-                if kx != ky {
-                    return x == y;
-                }
-                if !same(vx, vy) {
-                    return false;
-                }
-            }
-            true
-        }
-        (Value::Array(x), Value::Array(y)) => same_items(x, y),
-        _ => a == b,
-    }
-}
-
-/// [`same`] for lists.
-fn same_items(a: &[Value], b: &[Value]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(p, q)| same(p, q))
 }
 
 fn compare<S: ApplySchema>(old: &Value, new: &Value, ty: Ty<S>) -> Result<Comparison, String> {

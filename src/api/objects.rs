@@ -1551,7 +1551,7 @@ fn merge_update(
             Some(old),
         )?;
     }
-    if &new == old {
+    if validation::same_json(&new, old) {
         return Ok(Merge::Unchanged);
     }
     Ok(Merge::Write(new))
