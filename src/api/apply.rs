@@ -1195,15 +1195,9 @@ struct Comparison {
 }
 
 impl Comparison {
-    fn changed(&self) -> FieldSet {
-        let mut s = self.added.clone();
-        s.union_with(&self.modified);
-        s
-    }
-
-    /// [`Comparison::changed`], taking the added set (a create's whole object) instead of
-    /// copying it.
-    fn take_changed(&mut self) -> FieldSet {
+    /// The added and modified paths; takes the added set (a create's whole object) instead
+    /// of copying it.
+    fn changed(&mut self) -> FieldSet {
         let mut s = std::mem::take(&mut self.added);
         s.union_with(&self.modified);
         s
@@ -2111,17 +2105,21 @@ pub fn record_update<S: ApplySchema>(
     let ty = Ty::Typed(schema);
     let filter = Filter::new(scope);
     let reset = scope.subresource.is_none() && is_reset_request(new);
-    let sent = remove_managed_fields(new);
     let stored = old.and_then(|o| o.pointer("/metadata/managedFields"));
+    // The stored entries, when the write's body carried them unchanged (a GET and PUT round
+    // trip, or a subresource write built on the stored object): moved out, not copied.
+    let (carried, sent) = match (remove_managed_fields(new), stored) {
+        (Some(Value::Array(sent)), Some(Value::Array(stored))) if same_items(stored, &sent) => {
+            (Some(sent), None)
+        }
+        (sent, _) => (None, sent),
+    };
     // The stored entries (this module's encoding), their fields decoded only where this write
-    // changes them; moved out of the write's body when it carried them unchanged (a GET and
-    // PUT round trip, or a subresource write built on the stored object).
-    let from_old = |sent: Option<Value>| -> Vec<Held> {
-        let items = match (stored, sent) {
-            (Some(Value::Array(stored)), Some(Value::Array(sent))) if same_items(stored, &sent) => {
-                sent
-            }
-            (Some(Value::Array(stored)), _) => stored.clone(),
+    // changes them.
+    let from_old = |carried: Option<Vec<Value>>| -> Vec<Held> {
+        let items = match (carried, stored) {
+            (Some(items), _) => items,
+            (None, Some(Value::Array(stored))) => stored.clone(),
             _ => return Vec::new(),
         };
         items
@@ -2132,14 +2130,10 @@ pub fn record_update<S: ApplySchema>(
             .filter(|held| check_unique(held.iter().map(|h| &h.entry)).is_ok())
             .unwrap_or_default()
     };
-    let mut entries = if scope.subresource.is_some() {
-        from_old(sent)
-    } else if reset {
+    let mut entries = if reset {
         Vec::new()
-    } else if let (Some(sent_list), Some(stored)) = (&sent, stored)
-        && same(sent_list, stored)
-    {
-        from_old(sent)
+    } else if scope.subresource.is_some() || carried.is_some() {
+        from_old(carried)
     } else {
         match decode_entries(sent.as_ref()) {
             Ok(es) if !es.is_empty() => es.into_iter().map(Held::decoded).collect(),
@@ -2158,7 +2152,7 @@ pub fn record_update<S: ApplySchema>(
         return;
     };
     cmp.filter(&filter);
-    let changed = cmp.take_changed();
+    let changed = cmp.changed();
     let taken = entries.iter_mut().try_for_each(|e| {
         if e.may_own_any(&changed) || e.may_own_any(&cmp.removed) {
             let fields = e.fields()?;

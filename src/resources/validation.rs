@@ -2794,6 +2794,24 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn same_json_is_equality_whatever_the_key_order() {
+        let a = json!({"a": 1, "b": {"c": [1, {"d": "x"}]}});
+        assert!(same_json(&a, &a.clone()));
+        let reordered = json!({"b": {"c": [1, {"d": "x"}]}, "a": 1});
+        assert!(same_json(&a, &reordered));
+        for different in [
+            json!({"a": 1, "b": {"c": [1, {"d": "y"}]}}),
+            json!({"b": {"c": [1, {"d": "x"}]}, "a": 2}),
+            json!({"a": 1, "b": {"c": [{"d": "x"}, 1]}}),
+            json!({"a": 1, "b": {"c": [1, {"d": "x"}]}, "e": null}),
+            json!({"a": 1, "x": {"c": [1, {"d": "x"}]}}),
+        ] {
+            assert!(!same_json(&a, &different), "{different} equals {a}");
+            assert!(!same_json(&different, &a), "{a} equals {different}");
+        }
+    }
+
     fn msgs(errs: &[FieldError]) -> Vec<String> {
         errs.iter().map(ToString::to_string).collect()
     }
