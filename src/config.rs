@@ -98,6 +98,11 @@ pub struct SimArgs {
     /// Pods per node.
     #[arg(long, default_value_t = 110)]
     pub node_pods: i64,
+    /// Feature gates as kube-apiserver takes them (`Name=true|false`, comma-separated). The
+    /// one known is `InPlacePodVerticalScaling`: `=false` serves no `pods/resize` and keeps
+    /// pod resources immutable, as a cluster before 1.33 does.
+    #[arg(long, value_name = "GATES")]
+    pub feature_gates: Option<String>,
 }
 
 /// The simulation `args` asks for, checked.
@@ -142,12 +147,47 @@ pub fn sim_settings(args: &SimArgs) -> Result<crate::sim::SimSettings, ConfigErr
             format!("{} is not positive", args.node_pods),
         ));
     }
+    let mut in_place_resize = true;
+    for gate in args.feature_gates.iter().flat_map(|g| g.split(',')) {
+        let gate = gate.trim();
+        if gate.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = gate.split_once('=') else {
+            return Err(bad(
+                "--feature-gates",
+                format!("missing bool value for {gate}"),
+            ));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        // Go's strconv.ParseBool, which kube-apiserver's flag uses.
+        let on = match value {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+            _ => {
+                return Err(bad(
+                    "--feature-gates",
+                    format!("invalid value of {name}={value}, err: not a bool"),
+                ));
+            }
+        };
+        match name {
+            "InPlacePodVerticalScaling" => in_place_resize = on,
+            _ => {
+                return Err(bad(
+                    "--feature-gates",
+                    format!("unrecognized feature gate: {name}"),
+                ));
+            }
+        }
+    }
     Ok(crate::sim::SimSettings {
         name: args.name.clone(),
         nodes: args.nodes,
         cpu_millis,
         memory_bytes,
         max_pods: args.node_pods,
+        in_place_resize,
     })
 }
 
@@ -630,6 +670,42 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./vkube-data"));
         assert_eq!(c.kubeconfig_out, PathBuf::from("./kubeconfig.yaml"));
         assert_eq!(c.raft.node_id, 1);
+    }
+
+    #[test]
+    fn sim_feature_gates_are_read_as_kube_apiserver_reads_them() {
+        let gates = |g: &str| {
+            let args = SimArgs {
+                server: ServerArgs::default(),
+                name: "sim".into(),
+                nodes: 1,
+                node_cpu: "8".into(),
+                node_memory: "32Gi".into(),
+                node_pods: 110,
+                feature_gates: Some(g.into()),
+            };
+            sim_settings(&args)
+                .map(|s| s.in_place_resize)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(gates(""), Ok(true));
+        assert_eq!(gates("InPlacePodVerticalScaling=false"), Ok(false));
+        assert_eq!(
+            gates("InPlacePodVerticalScaling=F, InPlacePodVerticalScaling=true"),
+            Ok(true)
+        );
+        let err = gates("Nope=true").expect_err("unknown gate");
+        assert!(err.contains("unrecognized feature gate: Nope"), "{err}");
+        let err = gates("InPlacePodVerticalScaling").expect_err("no value");
+        assert!(
+            err.contains("missing bool value for InPlacePodVerticalScaling"),
+            "{err}"
+        );
+        let err = gates("InPlacePodVerticalScaling=maybe").expect_err("not a bool");
+        assert!(
+            err.contains("invalid value of InPlacePodVerticalScaling=maybe"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -155,6 +155,7 @@ pub async fn start(cfg: ValidatedConfig) -> Result<Running, ServerError> {
         .map_err(|e| ServerError::Bootstrap(format!("service ranges: {e}")))?,
         ca_pem: pki.ca_pem.clone(),
         simulated: cfg.sim.is_some(),
+        in_place_resize: cfg.sim.as_ref().is_none_or(|s| s.in_place_resize),
         syncers: crate::syncer::Syncers::default(),
         service_account_tokens: api::tokens::ServiceAccountTokens::load_or_create(
             &cfg.data_dir.join("pki"),

@@ -7,6 +7,24 @@ use std::time::Duration;
 
 use common::{Server, wait_for};
 
+/// The uid, cpu and memory requests of a pod's first container.
+const RESOURCES: &str = "{.metadata.uid} {.spec.containers[0].resources.requests.cpu} {.spec.containers[0].resources.requests.memory}";
+
+/// `jsonpath` of the physical pod `name` in the `vkube` namespace of `physical` (empty while
+/// it does not exist).
+fn physical_pod(physical: &Server, name: &str, jsonpath: &str) -> String {
+    let out = physical.kubectl(&[
+        "get",
+        "pod",
+        "-n",
+        "vkube",
+        name,
+        "-o",
+        &format!("jsonpath={jsonpath}"),
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn lines(s: &str) -> Vec<String> {
     s.lines()
         .map(str::to_string)
@@ -642,40 +660,21 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
             (phase == "Running").then_some(())
         },
     );
-    let cm = physical.kubectl_ok(&[
-        "get",
-        "pod",
-        "-n",
-        "vkube",
-        "app-x-default-x-rb",
-        "-o",
-        "jsonpath={.spec.containers[0].env[?(@.name==\"MODE\")].valueFrom.configMapKeyRef.name}",
-    ]);
+    let rb = "app-x-default-x-rb";
+    let cm = physical_pod(
+        &physical,
+        rb,
+        "{.spec.containers[0].env[?(@.name==\"MODE\")].valueFrom.configMapKeyRef.name}",
+    );
     assert_eq!(cm, "settings-x-default-x-rb");
     // A changed image is patched in place: same physical pod, new image.
-    let uid = physical.kubectl_ok(&[
-        "get",
-        "pod",
-        "-n",
-        "vkube",
-        "app-x-default-x-rb",
-        "-o",
-        "jsonpath={.metadata.uid}",
-    ]);
+    let uid = physical_pod(&physical, rb, "{.metadata.uid}");
     v.kubectl_ok(&["set", "image", "pod/app", "c=busybox:1.37"]);
     wait_for(
         Duration::from_secs(30),
         "the physical image updated",
         || {
-            let out = physical.kubectl_ok(&[
-                "get",
-                "pod",
-                "-n",
-                "vkube",
-                "app-x-default-x-rb",
-                "-o",
-                "jsonpath={.metadata.uid} {.spec.containers[0].image}",
-            ]);
+            let out = physical_pod(&physical, rb, "{.metadata.uid} {.spec.containers[0].image}");
             (out == format!("{uid} busybox:1.37")).then_some(())
         },
     );
@@ -690,20 +689,106 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
         r#"{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"250m","memory":"64Mi"}}}]}}"#,
     ]);
     wait_for(Duration::from_secs(30), "the physical pod resized", || {
-        let out = physical.kubectl_ok(&[
-                "get",
-                "pod",
-                "-n",
-                "vkube",
-                "app-x-default-x-rb",
-                "-o",
-                "jsonpath={.metadata.uid} {.spec.containers[0].resources.requests.cpu} {.spec.containers[0].resources.requests.memory}",
-            ]);
+        let out = physical_pod(&physical, rb, RESOURCES);
         (out == format!("{uid} 250m 64Mi")).then_some(())
     });
     v.kubectl_ok(&["delete", "pod", "app", "--timeout=30s"]);
     let left = physical.kubectl_ok(&["get", "pods", "-n", "vkube", "-o", "name"]);
     assert!(left.trim().is_empty(), "{left}");
+}
+
+/// A physical cluster without in-place resize (before 1.33, or the gate off) refuses the
+/// resize: the syncer recreates the physical pod with the new resources instead, says so in
+/// a virtual Event, and the virtual pod runs again.
+#[test]
+fn a_resize_the_physical_cluster_cannot_do_in_place_recreates_the_pod() {
+    let physical = Server::start_sim(&[
+        "--nodes",
+        "1",
+        "--feature-gates",
+        "InPlacePodVerticalScaling=false",
+    ]);
+    let pkc = physical.kubeconfig().display().to_string();
+    let v = Server::start_with(&["--kubeconfig", &pkc, "--id", "rz"]);
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  containers:\n  - name: c\n    image: busybox\n    resources: {requests: {cpu: 100m, memory: 32Mi}}\n";
+    v.kubectl_stdin_ok(&["create", "-f", "-"], pod);
+    let rz = "app-x-default-x-rz";
+    wait_for(Duration::from_secs(60), "the pod Running", || {
+        let phase = v.kubectl_ok(&["get", "pod", "app", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Running").then_some(())
+    });
+    let uid = physical_pod(&physical, rz, "{.metadata.uid}");
+    // The physical cluster serves no resize subresource, as kube-apiserver without the gate.
+    let resize =
+        r#"{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"250m"}}}]}}"#;
+    let refused = physical.kubectl_err(&[
+        "patch",
+        "pod",
+        "-n",
+        "vkube",
+        rz,
+        "--subresource=resize",
+        "-p",
+        resize,
+    ]);
+    assert!(
+        refused.contains("the server could not find the requested resource"),
+        "{refused}"
+    );
+    v.kubectl_ok(&["patch", "pod", "app", "--subresource=resize", "-p", resize]);
+    let recreated = wait_for(
+        Duration::from_secs(60),
+        "the physical pod recreated",
+        || {
+            let out = physical_pod(&physical, rz, RESOURCES);
+            out.split(' ')
+                .next()
+                .is_some_and(|u| !u.is_empty() && u != uid)
+                .then_some(out)
+        },
+    );
+    assert!(recreated.ends_with(" 250m 32Mi"), "{recreated}");
+    // The virtual pod runs again, with the new physical pod's containers.
+    wait_for(Duration::from_secs(60), "the recreated pod Running", || {
+        let container = "{.status.containerStatuses[0].containerID}";
+        let physical_id = physical_pod(&physical, rz, container);
+        let status = v.kubectl_ok(&[
+            "get",
+            "pod",
+            "app",
+            "-o",
+            &format!("jsonpath={{.status.phase}} {container}"),
+        ]);
+        (!physical_id.is_empty() && status == format!("Running {physical_id}")).then_some(())
+    });
+    // One physical pod, and the virtual pod's owner learns why it restarted.
+    let pods = physical.kubectl_ok(&["get", "pods", "-n", "vkube", "-o", "name"]);
+    assert_eq!(pods.trim(), "pod/app-x-default-x-rz");
+    let events = v.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=app,reason=Recreating",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains("cannot resize the pod in place; recreating it"),
+        "{events}"
+    );
+    // Settled: a later in-place change (an image) reaches the new physical pod itself, which
+    // the pass that patches it would have deleted had it still seen a resize to do.
+    let settled = physical_pod(&physical, rz, "{.metadata.uid}");
+    v.kubectl_ok(&["set", "image", "pod/app", "c=busybox:1.37"]);
+    wait_for(
+        Duration::from_secs(30),
+        "the physical image updated",
+        || {
+            let image = physical_pod(&physical, rz, "{.spec.containers[0].image}");
+            (image == "busybox:1.37").then_some(())
+        },
+    );
+    assert_eq!(physical_pod(&physical, rz, "{.metadata.uid}"), settled);
 }
 
 /// A port-forward through `server` to `pod`: sends a line on a forwarded connection and
@@ -953,16 +1038,12 @@ fn the_physical_namespace_converges_after_vkube_restarts_mid_sync() {
         "the physical pod of the second solo",
         || {
             // Absent for a moment while the first one goes.
-            let out = physical.kubectl(&[
-                "get",
-                "pod",
-                "-n",
-                "vkube",
+            let out = physical_pod(
+                &physical,
                 "solo-x-default-x-vk1",
-                "-o",
-                "jsonpath={.metadata.annotations.vkube\\.io/uid}",
-            ]);
-            (String::from_utf8_lossy(&out.stdout) == second).then_some(())
+                "{.metadata.annotations.vkube\\.io/uid}",
+            );
+            (out == second).then_some(())
         },
     );
     converged(&v, 5);

@@ -81,6 +81,8 @@ pub struct ApiState {
     pub syncers: crate::syncer::Syncers,
     /// This is `vkube sim`: pod logs come from the simulated kubelet.
     pub simulated: bool,
+    /// `pods/resize` is served (off only in a `vkube sim` pretending an older cluster).
+    pub in_place_resize: bool,
 }
 
 /// Errors of starting or running the server.

@@ -144,14 +144,14 @@ pub async fn handle(
             delete_collection(&ctx, content_type.as_deref(), &bytes).await
         }
         (&Method::GET, Some(name), sub @ (None | Some("status" | "resize"))) => {
-            if !subresource_served(&def, sub) {
+            if !subresource_served(ctx.app, &def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
             verb_ok("get")?;
             get(&ctx, name).await
         }
         (&Method::PUT, Some(name), sub @ (None | Some("status" | "resize"))) => {
-            if !subresource_served(&def, sub) {
+            if !subresource_served(ctx.app, &def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
             verb_ok("update")?;
@@ -160,7 +160,7 @@ pub async fn handle(
             update(&ctx, name, sub, obj).await
         }
         (&Method::PATCH, Some(name), sub @ (None | Some("status" | "resize"))) => {
-            if !subresource_served(&def, sub) {
+            if !subresource_served(ctx.app, &def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
             verb_ok("patch")?;
@@ -1313,12 +1313,13 @@ enum Merge {
 /// Turns a client's new object into what is stored: immutable metadata kept, status or spec
 /// kept by subresource, generation bumped on spec change, validated.
 /// Whether `def` serves `sub` through the generic get/update/patch paths: `status` where the
-/// kind has one, `resize` for pods (in-place resource changes, Kubernetes 1.33).
-fn subresource_served(def: &ResourceDef, sub: Option<&str>) -> bool {
+/// kind has one, `resize` for pods (in-place resource changes, Kubernetes 1.33) unless
+/// that is switched off.
+fn subresource_served(app: &ApiState, def: &ResourceDef, sub: Option<&str>) -> bool {
     match sub {
         None => true,
         Some("status") => def.has_status,
-        Some("resize") => def.group.is_empty() && def.plural == "pods",
+        Some("resize") => app.in_place_resize && def.group.is_empty() && def.plural == "pods",
         Some(_) => false,
     }
 }

@@ -44,6 +44,8 @@ pub struct SimSettings {
     pub memory_bytes: i64,
     /// Pods per node.
     pub max_pods: i64,
+    /// Pods are resized in place (`pods/resize`, the `InPlacePodVerticalScaling` gate).
+    pub in_place_resize: bool,
 }
 
 /// Node `i` as its kubelet would register it.
@@ -420,6 +422,7 @@ mod tests {
             cpu_millis: 2000,
             memory_bytes: 4 << 30,
             max_pods: 3,
+            in_place_resize: true,
         }
     }
 

@@ -43,6 +43,8 @@ use translate::{RefKind, Target};
 
 /// The label every virtual node of a physical cluster carries.
 pub const CLUSTER_LABEL: &str = "topology.vkube.io/cluster";
+/// The reporting component of the Events the syncer records about virtual objects.
+const SYNCER: &str = "vkube-syncer";
 /// Every physical call gives up after this long.
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest pause between passes (a pass also runs on every change to what it syncs).
@@ -775,6 +777,7 @@ pub fn spawn(
             ready: None,
             events: events::EventRelay::default(),
             in_step: HashMap::new(),
+            recreated: Default::default(),
             references: HashMap::new(),
             sole,
             informers: MANAGED
@@ -1179,6 +1182,9 @@ struct Syncer {
     /// virtual uid → (virtual, physical resourceVersion). A pass skips a pod whose versions
     /// are both unchanged since, so steady pods cost a lookup, not a comparison.
     in_step: HashMap<String, (String, String)>,
+    /// Virtual pod uid → the resources (a resize body) its physical pod was last recreated
+    /// for because the cluster refused to resize it in place.
+    recreated: std::sync::Mutex<HashMap<String, String>>,
     /// By virtual pod uid: the objects the pod references, at the resourceVersion they were
     /// read from (a pod's spec changes only with its version).
     references: HashMap<String, (String, Vec<(RefKind, String)>)>,
@@ -1517,6 +1523,10 @@ impl Syncer {
         let result = run_all(work).await;
         let live: HashSet<&str> = vpods.iter().map(|v| meta(v, "uid")).collect();
         self.in_step.retain(|uid, _| live.contains(uid.as_str()));
+        self.recreated
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|uid, _| live.contains(uid.as_str()));
         self.references.retain(|uid, _| live.contains(uid.as_str()));
         self.in_step.extend(std::mem::take(
             &mut *settled
@@ -1595,6 +1605,9 @@ impl Syncer {
     /// `activeDeadlineSeconds`, added tolerations) patched into the physical pod.
     /// Whether the pod was in step (nothing to change, or nothing refused).
     async fn sync_spec(&self, v: &Value, p: &Value) -> Result<bool, SyncError> {
+        if deleting(p) {
+            return Ok(true); // Going (to be recreated, or its virtual pod is): nothing to patch.
+        }
         let mut spec = serde_json::Map::new();
         for list in ["initContainers", "containers"] {
             let physical: HashMap<&str, &str> = containers(p, list)
@@ -1648,8 +1661,11 @@ impl Syncer {
     /// Container resources changed through the virtual pod's `resize` subresource are
     /// resized in place physically (`pods/resize`, or the pod itself on clusters before 1.33).
     /// Only what the virtual pod sets is compared (a physical LimitRange may add defaults), as
-    /// quantities (`0.5` is `500m`). A refused resize is logged; the pod's other syncing goes on.
-    /// Whether nothing needed resizing.
+    /// quantities (`0.5` is `500m`). A resize the cluster refuses as invalid (no in-place
+    /// resize there, or a QoS class it would change) is done the other way Kubernetes changes
+    /// a pod: the physical pod is deleted and the next pass creates it with the new resources,
+    /// once per wanted resources (an admission webhook that rewrites them must not make it
+    /// loop). Other failures are logged and retried. Whether nothing needed resizing.
     async fn sync_resources(&self, v: &Value, p: &Value) -> bool {
         let mut patch = serde_json::Map::new();
         for list in ["initContainers", "containers"] {
@@ -1686,8 +1702,36 @@ impl Syncer {
             }
             other => other.map(|_| ()),
         };
-        if let Err(e) = done {
-            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical cluster refused the resize");
+        let refused = match done {
+            Ok(()) => return false,
+            Err(e) if e.code() == Some(422) => e,
+            Err(e) => {
+                tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical pod was not resized; the next pass retries");
+                return false;
+            }
+        };
+        let wanted = body.to_string();
+        let first = self
+            .recreated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(meta(v, "uid").to_string(), wanted.clone())
+            .is_none_or(|before| before != wanted);
+        if !first {
+            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %refused, "the physical pod was recreated for these resources and still has others; leaving it");
+            return false;
+        }
+        tracing::info!(pod = %pod, cluster = %self.cluster.name, error = %refused, "the physical cluster cannot resize the pod in place; recreating it");
+        let message = format!(
+            "Physical cluster {} cannot resize the pod in place; recreating it with the new resources",
+            self.cluster.name
+        );
+        let event = Action::event(SYNCER, v, "Normal", "Recreating", message);
+        if let Err(e) = self.write(event).await {
+            tracing::debug!(error = %e, "recreation event not recorded");
+        }
+        if let Err(e) = self.api.delete("pods", pname, meta(p, "uid"), None).await {
+            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical pod to recreate was not deleted; the next pass retries");
         }
         false
     }
