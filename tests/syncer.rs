@@ -678,6 +678,22 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
             (out == format!("{uid} busybox:1.37")).then_some(())
         },
     );
+    // Labels follow (a physical Service's selector picks pods by them), both ways.
+    v.kubectl_ok(&["label", "pod", "app", "tier=web"]);
+    let labels = "{.metadata.uid} {.metadata.labels.tier}|{.metadata.labels.vkube\\.io/managed-by}";
+    wait_for(Duration::from_secs(30), "the physical pod labelled", || {
+        let out = physical_pod(&physical, rb, labels);
+        (out == format!("{uid} web|rb")).then_some(())
+    });
+    v.kubectl_ok(&["label", "pod", "app", "tier-"]);
+    wait_for(
+        Duration::from_secs(30),
+        "the physical label removed",
+        || {
+            let out = physical_pod(&physical, rb, labels);
+            (out == format!("{uid} |rb")).then_some(())
+        },
+    );
     // A resize through the virtual pod's `resize` subresource resizes the physical pod in
     // place (through its `resize` subresource, which the RBAC in deploy/ allows).
     v.kubectl_ok(&[

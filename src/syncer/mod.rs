@@ -1601,8 +1601,8 @@ impl Syncer {
         let _ = run_all(work).await;
     }
 
-    /// The pod spec changes Kubernetes makes in place (container images,
-    /// `activeDeadlineSeconds`, added tolerations) patched into the physical pod.
+    /// The pod changes Kubernetes makes in place (labels, annotations, container images,
+    /// `activeDeadlineSeconds`, added tolerations, resources) patched into the physical pod.
     /// Whether the pod was in step (nothing to change, or nothing refused).
     async fn sync_spec(&self, v: &Value, p: &Value) -> Result<bool, SyncError> {
         if deleting(p) {
@@ -1648,12 +1648,17 @@ impl Syncer {
             spec.insert("tolerations".into(), Value::Array(all));
         }
         let resized = self.sync_resources(v, p).await;
-        if spec.is_empty() {
+        let metadata = translate::metadata_patch(v, p, &self.target);
+        if spec.is_empty() && metadata.is_none() {
             return Ok(resized);
         }
         tracing::info!(pod = %format!("{}/{}", meta(v, "namespace"), meta(v, "name")), cluster = %self.cluster.name, "updating the physical pod in place");
+        let mut patch = json!({"spec": spec});
+        if let Some(m) = metadata {
+            patch["metadata"] = m;
+        }
         self.api
-            .patch("pods", meta(p, "name"), &json!({"spec": spec}))
+            .patch("pods", meta(p, "name"), &patch)
             .await
             .map(|_| false)
     }

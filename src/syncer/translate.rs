@@ -68,9 +68,8 @@
 //! * **Up-sync.** [`virtual_pod_status`] takes the physical pod's observable
 //!   status (physical pod and host IPs included). Conditions are merged: the
 //!   physical ones, plus virtual ones of types the physical pod lacks.
-//! * **Spec changes.** [`spec_change`] compares translated forms, so fields that
-//!   translation drops (for example the virtual `nodeName` set by binding) never
-//!   force a recreate.
+//! * **Updates.** [`metadata_patch`] keeps a physical pod's labels those of its
+//!   virtual pod (plus the managed ones) and its annotations at least theirs.
 
 use ring::digest;
 use serde_json::{Map, Value, json};
@@ -135,31 +134,6 @@ impl RefKind {
             RefKind::PersistentVolumeClaim => "persistentvolumeclaims",
         }
     }
-}
-
-/// How a virtual pod's update must reach the physical pod.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SpecChange {
-    /// Nothing the physical pod carries has changed.
-    None,
-    /// A strategic merge patch over the physical pod: changed labels and
-    /// annotations, container/initContainer `image` and `resources`,
-    /// `activeDeadlineSeconds`, `tolerations` and added `ephemeralContainers`.
-    /// [`split_in_place_patch`] routes its parts to their subresources.
-    InPlace(Value),
-    /// Kubernetes forbids the change on a live pod: delete and create again.
-    Recreate,
-}
-
-/// The parts of an [`SpecChange::InPlace`] patch, by the endpoint that accepts them.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct InPlacePatches {
-    /// For `PATCH pods/{name}`.
-    pub pod: Option<Value>,
-    /// For `PATCH pods/{name}/resize` (Kubernetes 1.33+; older clusters take it on the pod).
-    pub resize: Option<Value>,
-    /// For `PATCH pods/{name}/ephemeralcontainers`.
-    pub ephemeral_containers: Option<Value>,
 }
 
 /// The physical name of virtual `namespace/name` (see the module rules).
@@ -256,19 +230,32 @@ fn string_map(v: &Value, key: &str) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
-fn physical_object(v: &Value, id: &Identity, target: &Target) -> Map<String, Value> {
+/// The labels of `v`'s physical copy: its own and the managed ones.
+fn physical_labels(v: &Value, target: &Target) -> Map<String, Value> {
     let mut labels = string_map(v, "labels");
-    labels.extend(managed_labels(id.namespace, &target.vcluster_id));
+    labels.extend(managed_labels(meta(v, "namespace"), &target.vcluster_id));
+    labels
+}
+
+/// The annotations of `v`'s physical copy: its own but `vkube.io/` ones, and those naming
+/// the virtual object.
+fn physical_annotations(v: &Value, target: &Target) -> Map<String, Value> {
     let mut annotations = string_map(v, "annotations");
     annotations.retain(|k, _| !k.starts_with("vkube.io/"));
     for (k, val) in [
-        (ANN_NAME, id.name),
-        (ANN_NAMESPACE, id.namespace),
-        (ANN_UID, id.uid),
+        (ANN_NAME, meta(v, "name")),
+        (ANN_NAMESPACE, meta(v, "namespace")),
+        (ANN_UID, meta(v, "uid")),
         (ANN_VCLUSTER, target.vcluster_id.as_str()),
     ] {
         annotations.insert(k.into(), val.into());
     }
+    annotations
+}
+
+fn physical_object(v: &Value, id: &Identity, target: &Target) -> Map<String, Value> {
+    let labels = physical_labels(v, target);
+    let annotations = physical_annotations(v, target);
     let mut obj = Map::new();
     obj.insert(
         "apiVersion".into(),
@@ -1008,202 +995,37 @@ pub fn physical_node_annotation(ppod: &Value) -> Option<(&'static str, String)> 
 
 // ---------------------------------------------------------------- updates
 
-/// RFC 7386 diff from `old` to `new` (`null` deletes), `None` when equal.
-fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
-    if old == new {
-        return None;
-    }
-    let (Value::Object(o), Value::Object(n)) = (old, new) else {
-        return Some(new.clone());
-    };
-    let mut d = Map::new();
-    for (k, nv) in n {
-        if let Some(x) = merge_diff(o.get(k).unwrap_or(&Value::Null), nv) {
-            d.insert(k.clone(), x);
+/// The `metadata` of a patch that brings the physical pod `ppod`'s labels to exactly those
+/// of `vpod`'s copy (a Service's rewritten selector picks physical pods by them) and its
+/// annotations to those `vpod`'s copy has (annotations the physical cluster added, by
+/// admission for example, stay); `None` when both are in step.
+pub fn metadata_patch(vpod: &Value, ppod: &Value, target: &Target) -> Option<Value> {
+    let want = physical_labels(vpod, target);
+    let have = ppod.pointer("/metadata/labels").and_then(Value::as_object);
+    let mut labels: Map<String, Value> = want
+        .iter()
+        .filter(|(k, v)| have.and_then(|h| h.get(*k)) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for k in have.into_iter().flatten().map(|(k, _)| k) {
+        if !want.contains_key(k) {
+            labels.insert(k.clone(), Value::Null);
         }
     }
-    for k in o.keys().filter(|k| !n.contains_key(*k)) {
-        d.insert(k.clone(), Value::Null);
-    }
-    Some(Value::Object(d))
-}
-
-fn take_array(spec: &mut Map<String, Value>, key: &str) -> Vec<Value> {
-    match spec.remove(key) {
-        Some(Value::Array(a)) => a,
-        _ => Vec::new(),
-    }
-}
-
-fn strip_toleration_seconds(t: &Value) -> Value {
-    let mut t = t.clone();
-    if let Some(m) = t.as_object_mut() {
-        m.remove("tolerationSeconds");
-    }
-    t
-}
-
-/// Patch entries for one container list, or `None` if a change needs a recreate.
-fn container_changes(old: Vec<Value>, new: Vec<Value>, init: bool) -> Option<Vec<Value>> {
-    if old.len() != new.len() {
-        return None;
-    }
-    let mut patches = Vec::new();
-    for (mut o, mut n) in old.into_iter().zip(new) {
-        let resizable = !init || n.get("restartPolicy").and_then(Value::as_str) == Some("Always");
-        let (om, nm) = (o.as_object_mut()?, n.as_object_mut()?);
-        let (oi, ni) = (om.remove("image"), nm.remove("image"));
-        let empty = json!({});
-        let (or, nr) = (om.remove("resources"), nm.remove("resources"));
-        let resources = merge_diff(or.as_ref().unwrap_or(&empty), nr.as_ref().unwrap_or(&empty));
-        if om != nm || (resources.is_some() && !resizable) {
-            return None;
-        }
-        let mut p = Map::new();
-        if oi != ni {
-            p.insert("image".into(), ni?);
-        }
-        if let Some(r) = resources {
-            p.insert("resources".into(), r);
-        }
-        if !p.is_empty() {
-            p.insert("name".into(), nm.get("name")?.clone());
-            patches.push(Value::Object(p));
-        }
-    }
-    Some(patches)
-}
-
-fn in_place_patch(old: &Value, new: &Value) -> Option<Map<String, Value>> {
-    let mut os = old.get("spec")?.as_object()?.clone();
-    let mut ns = new.get("spec")?.as_object()?.clone();
-    let mut spec = Map::new();
-    let ad =
-        |s: &mut Map<String, Value>| s.remove("activeDeadlineSeconds").and_then(|v| v.as_i64());
-    match (ad(&mut os), ad(&mut ns)) {
-        (a, b) if a == b => {}
-        (a, Some(b)) if b > 0 && a.is_none_or(|a| b <= a) => {
-            spec.insert("activeDeadlineSeconds".into(), b.into());
-        }
-        _ => return None,
-    }
-    let (ot, nt) = (
-        take_array(&mut os, "tolerations"),
-        take_array(&mut ns, "tolerations"),
-    );
-    if ot != nt {
-        let stripped: Vec<Value> = nt.iter().map(strip_toleration_seconds).collect();
-        if !ot
-            .iter()
-            .all(|t| stripped.contains(&strip_toleration_seconds(t)))
-        {
-            return None;
-        }
-        spec.insert("tolerations".into(), nt.into());
-    }
-    for (key, init) in [("containers", false), ("initContainers", true)] {
-        let changes = container_changes(take_array(&mut os, key), take_array(&mut ns, key), init)?;
-        if !changes.is_empty() {
-            spec.insert(key.into(), changes.into());
-        }
-    }
-    let (oe, ne) = (
-        take_array(&mut os, "ephemeralContainers"),
-        take_array(&mut ns, "ephemeralContainers"),
-    );
-    if ne.len() < oe.len() || ne[..oe.len()] != oe[..] || os != ns {
-        return None;
-    }
-    if ne.len() > oe.len() {
-        spec.insert("ephemeralContainers".into(), ne[oe.len()..].to_vec().into());
-    }
+    let have = ppod
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object);
+    let annotations: Map<String, Value> = physical_annotations(vpod, target)
+        .into_iter()
+        .filter(|(k, v)| have.and_then(|h| h.get(k)) != Some(v))
+        .collect();
     let mut patch = Map::new();
-    let mut meta = Map::new();
-    for key in ["labels", "annotations"] {
-        let get = |v: &Value| {
-            v.pointer(&format!("/metadata/{key}"))
-                .cloned()
-                .unwrap_or_else(|| json!({}))
-        };
-        if let Some(d) = merge_diff(&get(old), &get(new)) {
-            meta.insert(key.into(), d);
+    for (key, changed) in [("labels", labels), ("annotations", annotations)] {
+        if !changed.is_empty() {
+            patch.insert(key.into(), changed.into());
         }
     }
-    if !meta.is_empty() {
-        patch.insert("metadata".into(), meta.into());
-    }
-    if !spec.is_empty() {
-        patch.insert("spec".into(), spec.into());
-    }
-    Some(patch)
-}
-
-/// Classifies an update of a virtual pod (same uid) for its physical pod.
-/// A change Kubernetes may still refuse (for example a resize that changes the
-/// QoS class) comes back as `InPlace`; the syncer recreates on `422 Invalid`.
-pub fn spec_change(old_vpod: &Value, new_vpod: &Value) -> SpecChange {
-    let target = Target {
-        vcluster_id: "v".into(),
-        namespace: "p".into(),
-        api_host: "h".into(),
-        api_port: 443,
-        dns: None,
-    };
-    let (Ok(old), Ok(new)) = (
-        translate_pod(old_vpod, &target, Some("t")),
-        translate_pod(new_vpod, &target, Some("t")),
-    ) else {
-        return SpecChange::Recreate;
-    };
-    match in_place_patch(&old, &new) {
-        None => SpecChange::Recreate,
-        Some(p) if p.is_empty() => SpecChange::None,
-        Some(p) => SpecChange::InPlace(Value::Object(p)),
-    }
-}
-
-/// Splits an [`SpecChange::InPlace`] patch by the endpoint that accepts each part.
-pub fn split_in_place_patch(patch: &Value) -> InPlacePatches {
-    let mut pod = patch.clone();
-    let mut out = InPlacePatches::default();
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
-        out.pod = Some(pod).filter(|p| p.as_object().is_some_and(|m| !m.is_empty()));
-        return out;
-    };
-    if let Some(e) = spec.remove("ephemeralContainers") {
-        out.ephemeral_containers = Some(json!({ "spec": { "ephemeralContainers": e } }));
-    }
-    let mut resize = Map::new();
-    for key in ["containers", "initContainers"] {
-        let Some(Value::Array(list)) = spec.get_mut(key) else {
-            continue;
-        };
-        let mut sized = Vec::new();
-        for c in list.iter_mut() {
-            if let Some(m) = c.as_object_mut()
-                && let Some(r) = m.remove("resources")
-            {
-                sized.push(json!({ "name": m.get("name").cloned(), "resources": r }));
-            }
-        }
-        list.retain(|c| c.as_object().is_some_and(|m| m.len() > 1));
-        if list.is_empty() {
-            spec.remove(key);
-        }
-        if !sized.is_empty() {
-            resize.insert(key.into(), sized.into());
-        }
-    }
-    if !resize.is_empty() {
-        out.resize = Some(json!({ "spec": resize }));
-    }
-    if spec.is_empty()
-        && let Some(m) = pod.as_object_mut()
-    {
-        m.remove("spec");
-    }
-    out.pod = Some(pod).filter(|p| p.as_object().is_some_and(|m| !m.is_empty()));
-    out
+    (!patch.is_empty()).then(|| Value::Object(patch))
 }
 
 #[cfg(test)]
@@ -1670,126 +1492,40 @@ mod tests {
         );
     }
 
-    /// Sets the value at a JSON pointer; a final `-` appends to the array.
-    fn set(v: &mut Value, ptr: &str, new: Value) {
-        let (parent, last) = ptr.rsplit_once('/').expect("pointer");
-        let slot = v.pointer_mut(parent).expect("parent");
-        match (last, slot) {
-            ("-", Value::Array(a)) => a.push(new),
-            (key, slot) => slot[key.replace("~1", "/")] = new,
-        }
-    }
-
     #[test]
-    fn spec_change_classification() {
-        use SpecChange::Recreate as R;
-        let ip = |patch: Value| SpecChange::InPlace(json!({ "spec": patch }));
-        let cpu = json!({"limits": {"cpu": "1"}});
-        let cases = [
-            ("", json!(null), SpecChange::None),
-            ("/spec/nodeName", json!("cluster-b"), SpecChange::None), // binding only
-            (
-                "/metadata/annotations/vkube.io~1physical-node",
-                json!("w2"),
-                SpecChange::None,
-            ), // up-sync
-            ("/spec/nodeSelector", json!({"x": "y"}), SpecChange::None), // dropped field
-            (
-                "/spec/containers/0/image",
-                json!("nginx:2"),
-                ip(json!({"containers": [{"image": "nginx:2", "name": "app"}]})),
-            ),
-            (
-                "/spec/initContainers/0/image",
-                json!("busybox:2"),
-                ip(json!({"initContainers": [{"image": "busybox:2", "name": "init"}]})),
-            ),
-            (
-                "/spec/containers/0/resources",
-                cpu.clone(),
-                ip(
-                    json!({"containers": [{"resources": {"limits": {"cpu": "1"}, "requests": null}, "name": "app"}]}),
-                ),
-            ),
-            (
-                "/spec/activeDeadlineSeconds",
-                json!(60),
-                ip(json!({"activeDeadlineSeconds": 60})),
-            ),
-            (
-                "/spec/tolerations/-",
-                json!({"key": "n"}),
-                ip(json!({"tolerations": [{"key": "k", "operator": "Exists"}, {"key": "n"}]})),
-            ),
-            (
-                "/spec/ephemeralContainers/-",
-                json!({"name": "dbg2", "image": "i"}),
-                ip(
-                    json!({"ephemeralContainers": [{"name": "dbg2", "image": "i", "env": injected_env_json()}]}),
-                ),
-            ),
-            (
-                "/metadata/labels/tier",
-                json!("1"),
-                SpecChange::InPlace(json!({"metadata": {"labels": {"tier": "1"}}})),
-            ),
-            ("/spec/tolerations", json!([]), R),
-            ("/spec/containers/0/env", json!([]), R),
-            ("/spec/containers/-", json!({"name": "b"}), R),
-            ("/spec/initContainers/0/resources", cpu, R),
-            ("/spec/volumes/0/configMap/name", json!("x"), R),
-            ("/spec/ephemeralContainers", json!([]), R),
-        ];
-        for (ptr, value, want) in cases {
-            let mut new = vpod();
-            if !ptr.is_empty() {
-                set(&mut new, ptr, value);
-            }
-            assert_eq!(spec_change(&vpod(), &new), want, "{ptr}");
-        }
-        let (mut short, mut long) = (vpod(), vpod());
-        short["spec"]["activeDeadlineSeconds"] = 60.into();
-        long["spec"]["activeDeadlineSeconds"] = 120.into();
-        assert_eq!(spec_change(&short, &long), R, "deadline may only shrink");
-        assert_eq!(
-            spec_change(&long, &short),
-            ip(json!({"activeDeadlineSeconds": 60}))
-        );
-    }
-
-    /// The env `spec_change` sees injected (its placeholder target).
-    fn injected_env_json() -> Value {
-        let t = Target {
-            vcluster_id: "v".into(),
-            namespace: "p".into(),
-            api_host: "h".into(),
-            api_port: 443,
-            dns: None,
+    fn physical_labels_follow_the_virtual_pod_and_annotations_gain_its_own() {
+        let t = target();
+        let vpod = |labels: Value, annotations: Value| {
+            json!({"metadata": {"name": "a", "namespace": "shop", "uid": "u",
+                                "labels": labels, "annotations": annotations},
+                   "spec": {"containers": [{"name": "c", "image": "x"}]}})
         };
-        injected_env(&t)
-            .into_iter()
-            .map(|(n, v)| json!({"name": n, "value": v}))
-            .collect()
-    }
-
-    #[test]
-    fn in_place_patch_split() {
-        let patch = json!({"metadata": {"labels": {"a": "b"}}, "spec": {
-            "containers": [{"name": "app", "image": "i2", "resources": {"limits": {"cpu": "1"}}},
-                           {"name": "side", "resources": {"requests": {"cpu": "2"}}}],
-            "ephemeralContainers": [{"name": "dbg"}]}});
-        let got = split_in_place_patch(&patch);
-        let pod = json!({"metadata": {"labels": {"a": "b"}},
-                         "spec": {"containers": [{"name": "app", "image": "i2"}]}});
-        assert_eq!(got.pod, Some(pod));
-        let resize = json!({"spec": {"containers": [{"name": "app", "resources": {"limits": {"cpu": "1"}}},
-                                                     {"name": "side", "resources": {"requests": {"cpu": "2"}}}]}});
-        assert_eq!(got.resize, Some(resize));
-        let eph = json!({"spec": {"ephemeralContainers": [{"name": "dbg"}]}});
-        assert_eq!(got.ephemeral_containers, Some(eph));
-        let only_resize = json!({"spec": {"containers": [{"name": "a", "resources": {}}]}});
-        let got = split_in_place_patch(&only_resize);
-        assert_eq!((got.pod, got.ephemeral_containers), (None, None));
+        let created = translate_pod(&vpod(json!({"app": "web"}), json!({"note": "1"})), &t, None)
+            .expect("translates");
+        // In step: nothing to patch.
+        let same = vpod(json!({"app": "web"}), json!({"note": "1"}));
+        assert_eq!(metadata_patch(&same, &created, &t), None);
+        // Annotations the physical cluster added stay.
+        let mut admitted = created.clone();
+        admitted["metadata"]["annotations"]["sidecar/status"] = json!("injected");
+        assert_eq!(metadata_patch(&same, &admitted, &t), None);
+        // A label changed, one added, one removed; an annotation changed: only those.
+        let changed = vpod(json!({"tier": "1", "app": "api"}), json!({"note": "2"}));
+        assert_eq!(
+            metadata_patch(&changed, &admitted, &t),
+            Some(json!({"labels": {"tier": "1", "app": "api"}, "annotations": {"note": "2"}}))
+        );
+        let unlabelled = vpod(json!({}), json!({"note": "1"}));
+        assert_eq!(
+            metadata_patch(&unlabelled, &created, &t),
+            Some(json!({"labels": {"app": null}}))
+        );
+        // The labels and annotations naming the virtual pod are never taken away.
+        let forged = vpod(json!({LABEL_MANAGED_BY: "other"}), json!({ANN_UID: "x"}));
+        assert_eq!(
+            metadata_patch(&forged, &created, &t),
+            Some(json!({"labels": {"app": null}}))
+        );
     }
 
     #[test]
