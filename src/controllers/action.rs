@@ -147,13 +147,33 @@ impl Action {
         message: String,
     ) -> Action {
         Action::Event {
-            involved: involved.clone(),
+            involved: involved_object(involved),
             event_type,
             reason: reason.to_string(),
             message,
             source,
         }
     }
+}
+
+/// What an Event keeps of the object it is about (its `involvedObject`): apiVersion, kind and
+/// identifying metadata, not a copy of the whole object.
+pub fn involved_object(obj: &Value) -> Value {
+    let meta = |key: &str| {
+        obj.pointer(&format!("/metadata/{key}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    serde_json::json!({
+        "apiVersion": obj.get("apiVersion").cloned().unwrap_or(Value::Null),
+        "kind": obj.get("kind").cloned().unwrap_or(Value::Null),
+        "metadata": {
+            "name": meta("name"),
+            "namespace": meta("namespace"),
+            "uid": meta("uid"),
+            "resourceVersion": meta("resourceVersion"),
+        }
+    })
 }
 
 /// A `&'static str` for a name known only at run time (kinds added by CRDs). Each distinct

@@ -43,7 +43,7 @@ use serde_json::{Map, Value, json};
 use crate::controllers::action::{Action, CRON_JOBS, JOBS};
 use crate::controllers::cron::{self, Schedule};
 use crate::controllers::job::{
-    controlled_by, finished, involved, meta_str, parse_time, rfc3339, to_duration,
+    controlled_by, finished, meta_str, parse_time, rfc3339, to_duration,
 };
 
 /// What one CronJob reconcile asks for.
@@ -154,7 +154,7 @@ impl Ctx<'_> {
 
 fn event(cj: &Value, type_: &'static str, reason: &str, message: String) -> Action {
     Action::Event {
-        involved: involved(cj),
+        involved: super::action::involved_object(cj),
         event_type: type_,
         reason: reason.to_string(),
         message,

@@ -120,20 +120,6 @@ pub(crate) fn to_duration(d: SignedDuration) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::ZERO)
 }
 
-/// A minimal object to attach an event to.
-pub(crate) fn involved(obj: &Value) -> Value {
-    json!({
-        "apiVersion": obj.get("apiVersion").cloned().unwrap_or(Value::Null),
-        "kind": obj.get("kind").cloned().unwrap_or(Value::Null),
-        "metadata": {
-            "name": meta_str(obj, "name"),
-            "namespace": meta_str(obj, "namespace"),
-            "uid": meta_str(obj, "uid"),
-            "resourceVersion": meta_str(obj, "resourceVersion"),
-        }
-    })
-}
-
 /// The condition of `type_` with status `True`, if any.
 pub(crate) fn true_condition<'v>(obj: &'v Value, type_: &str) -> Option<&'v Value> {
     obj.pointer("/status/conditions")
@@ -513,7 +499,7 @@ impl<'a> Pod<'a> {
 
 fn event(job: &Value, type_: &'static str, reason: &str, message: String) -> Action {
     Action::Event {
-        involved: involved(job),
+        involved: super::action::involved_object(job),
         event_type: type_,
         reason: reason.to_string(),
         message,

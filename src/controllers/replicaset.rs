@@ -630,7 +630,7 @@ pub(crate) fn controller_ref_to(owner: &Value, api_version: &str, kind: &str) ->
 
 /// `owner` as an event's involved object (with its apiVersion and kind set).
 pub(crate) fn involved(owner: &Value, api_version: &str, kind: &str) -> Value {
-    let mut v = owner.clone();
+    let mut v = super::action::involved_object(owner);
     if let Some(o) = v.as_object_mut() {
         o.insert("apiVersion".into(), json!(api_version));
         o.insert("kind".into(), json!(kind));

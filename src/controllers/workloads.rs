@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use serde_json::json;
-
 use super::action::{self, Action};
 use super::{
     Controller, ObjKey, Plan, cronjob, daemonset, deployment, disruption, job, replicaset,
@@ -561,7 +559,7 @@ impl Controller for TaintEvictionController {
             taints::Decision::Evict => Plan {
                 actions: vec![
                     Action::Event {
-                        involved: json!({"apiVersion": "v1", "kind": "Pod", "metadata": (*pod)["metadata"].clone()}),
+                        involved: super::replicaset::involved(&pod, "v1", "Pod"),
                         event_type: "Normal",
                         reason: "TaintManagerEviction".into(),
                         message: format!("Marking for deletion Pod {}/{}", key.0, key.1),
@@ -620,6 +618,7 @@ mod tests {
     use super::*;
     use crate::store::EventType;
     use crate::store::testing::put;
+    use serde_json::json;
 
     /// A store in `dir` holding namespace `default`, and a log index counter.
     fn store(dir: &std::path::Path) -> (Store, u64) {
