@@ -1670,7 +1670,8 @@ impl Syncer {
     /// resize there, or a QoS class it would change) is done the other way Kubernetes changes
     /// a pod: the physical pod is deleted and the next pass creates it with the new resources,
     /// once per wanted resources (an admission webhook that rewrites them must not make it
-    /// loop). Other failures are logged and retried. Whether nothing needed resizing.
+    /// loop: after that the pod counts as in step). Other failures are logged and retried.
+    /// Whether nothing (more) needs resizing.
     async fn sync_resources(&self, v: &Value, p: &Value) -> bool {
         let mut patch = serde_json::Map::new();
         for list in ["initContainers", "containers"] {
@@ -1695,8 +1696,21 @@ impl Syncer {
         }
         let pname = meta(p, "name");
         let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
-        tracing::info!(pod = %pod, cluster = %self.cluster.name, "resizing the physical pod in place");
         let body = json!({"spec": patch});
+        let wanted = body.to_string();
+        let recreated_for_these = self
+            .recreated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(meta(v, "uid"))
+            .is_some_and(|w| *w == wanted);
+        if recreated_for_these {
+            // Recreated with these resources and still without them (an admission webhook
+            // rewrites them, say): as in step as it can get.
+            tracing::debug!(pod = %pod, cluster = %self.cluster.name, "the physical pod has other resources than it was created with");
+            return true;
+        }
+        tracing::info!(pod = %pod, cluster = %self.cluster.name, "resizing the physical pod in place");
         let done = match self
             .api
             .patch("pods", &format!("{pname}/resize"), &body)
@@ -1715,18 +1729,15 @@ impl Syncer {
                 return false;
             }
         };
-        let wanted = body.to_string();
-        let first = self
-            .recreated
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(meta(v, "uid").to_string(), wanted.clone())
-            .is_none_or(|before| before != wanted);
-        if !first {
-            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %refused, "the physical pod was recreated for these resources and still has others; leaving it");
+        tracing::info!(pod = %pod, cluster = %self.cluster.name, error = %refused, "the physical cluster cannot resize the pod in place; recreating it");
+        if let Err(e) = self.api.delete("pods", pname, meta(p, "uid"), None).await {
+            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical pod to recreate was not deleted; the next pass retries");
             return false;
         }
-        tracing::info!(pod = %pod, cluster = %self.cluster.name, error = %refused, "the physical cluster cannot resize the pod in place; recreating it");
+        self.recreated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(meta(v, "uid").to_string(), wanted);
         let message = format!(
             "Physical cluster {} cannot resize the pod in place; recreating it with the new resources",
             self.cluster.name
@@ -1734,9 +1745,6 @@ impl Syncer {
         let event = Action::event(SYNCER, v, "Normal", "Recreating", message);
         if let Err(e) = self.write(event).await {
             tracing::debug!(error = %e, "recreation event not recorded");
-        }
-        if let Err(e) = self.api.delete("pods", pname, meta(p, "uid"), None).await {
-            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the physical pod to recreate was not deleted; the next pass retries");
         }
         false
     }
