@@ -167,7 +167,9 @@ pub fn sim_settings(args: &SimArgs) -> Result<crate::sim::SimSettings, ConfigErr
             _ => {
                 return Err(bad(
                     "--feature-gates",
-                    format!("invalid value of {name}={value}, err: not a bool"),
+                    format!(
+                        "invalid value of {name}={value}, err: strconv.ParseBool: parsing {value:?}: invalid syntax"
+                    ),
                 ));
             }
         };
@@ -703,7 +705,9 @@ mod tests {
         );
         let err = gates("InPlacePodVerticalScaling=maybe").expect_err("not a bool");
         assert!(
-            err.contains("invalid value of InPlacePodVerticalScaling=maybe"),
+            err.contains(
+                "invalid value of InPlacePodVerticalScaling=maybe, err: strconv.ParseBool: parsing \"maybe\": invalid syntax"
+            ),
             "{err}"
         );
     }

@@ -668,16 +668,7 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
     );
     assert_eq!(cm, "settings-x-default-x-rb");
     // A changed image is patched in place: same physical pod, new image.
-    let uid = physical_pod(&physical, rb, "{.metadata.uid}");
-    v.kubectl_ok(&["set", "image", "pod/app", "c=busybox:1.37"]);
-    wait_for(
-        Duration::from_secs(30),
-        "the physical image updated",
-        || {
-            let out = physical_pod(&physical, rb, "{.metadata.uid} {.spec.containers[0].image}");
-            (out == format!("{uid} busybox:1.37")).then_some(())
-        },
-    );
+    let uid = image_patched_in_place(&v, &physical, rb);
     // Labels follow (a physical Service's selector picks pods by them), both ways.
     v.kubectl_ok(&["label", "pod", "app", "tier=web"]);
     let labels = "{.metadata.uid} {.metadata.labels.tier}|{.metadata.labels.vkube\\.io/managed-by}";
@@ -794,17 +785,28 @@ fn a_resize_the_physical_cluster_cannot_do_in_place_recreates_the_pod() {
     );
     // Settled: a later in-place change (an image) reaches the new physical pod itself, which
     // the pass that patches it would have deleted had it still seen a resize to do.
-    let settled = physical_pod(&physical, rz, "{.metadata.uid}");
+    image_patched_in_place(&v, &physical, rz);
+}
+
+/// Sets the virtual pod `app`'s container `c` to `busybox:1.37` and waits for the physical
+/// pod `ppod` to carry it as the same pod (patched in place, not recreated); its uid.
+fn image_patched_in_place(v: &Server, physical: &Server, ppod: &str) -> String {
+    let uid = physical_pod(physical, ppod, "{.metadata.uid}");
+    assert!(!uid.is_empty(), "no physical pod {ppod}");
     v.kubectl_ok(&["set", "image", "pod/app", "c=busybox:1.37"]);
     wait_for(
         Duration::from_secs(30),
-        "the physical image updated",
+        "the physical image updated in place",
         || {
-            let image = physical_pod(&physical, rz, "{.spec.containers[0].image}");
-            (image == "busybox:1.37").then_some(())
+            let out = physical_pod(
+                physical,
+                ppod,
+                "{.metadata.uid} {.spec.containers[0].image}",
+            );
+            (out == format!("{uid} busybox:1.37")).then_some(())
         },
     );
-    assert_eq!(physical_pod(&physical, rz, "{.metadata.uid}"), settled);
+    uid
 }
 
 /// A port-forward through `server` to `pod`: sends a line on a forwarded connection and

@@ -1310,8 +1310,6 @@ enum Merge {
     Write(Value),
 }
 
-/// Turns a client's new object into what is stored: immutable metadata kept, status or spec
-/// kept by subresource, generation bumped on spec change, validated.
 /// Whether `def` serves `sub` through the generic get/update/patch paths: `status` where the
 /// kind has one, `resize` for pods (in-place resource changes, Kubernetes 1.33) unless
 /// that is switched off.
@@ -1324,6 +1322,8 @@ fn subresource_served(app: &ApiState, def: &ResourceDef, sub: Option<&str>) -> b
     }
 }
 
+/// Turns a client's new object into what is stored: immutable metadata kept, status or spec
+/// kept by subresource, generation bumped on spec change, validated.
 fn merge_update(
     ctx: &Ctx<'_>,
     name: &str,

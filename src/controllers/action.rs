@@ -159,11 +159,7 @@ impl Action {
 /// What an Event keeps of the object it is about (its `involvedObject`): apiVersion, kind and
 /// identifying metadata, not a copy of the whole object.
 pub fn involved_object(obj: &Value) -> Value {
-    let meta = |key: &str| {
-        obj.pointer(&format!("/metadata/{key}"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    };
+    let meta = |key: &str| super::replicaset::meta(obj, key);
     serde_json::json!({
         "apiVersion": obj.get("apiVersion").cloned().unwrap_or(Value::Null),
         "kind": obj.get("kind").cloned().unwrap_or(Value::Null),

@@ -1509,12 +1509,13 @@ mod tests {
         let mut admitted = created.clone();
         admitted["metadata"]["annotations"]["sidecar/status"] = json!("injected");
         assert_eq!(metadata_patch(&same, &admitted, &t), None);
-        // A label changed, one added, one removed; an annotation changed: only those.
+        // A label changed and one added, an annotation changed: only those.
         let changed = vpod(json!({"tier": "1", "app": "api"}), json!({"note": "2"}));
         assert_eq!(
             metadata_patch(&changed, &admitted, &t),
             Some(json!({"labels": {"tier": "1", "app": "api"}, "annotations": {"note": "2"}}))
         );
+        // A label removed.
         let unlabelled = vpod(json!({}), json!({"note": "1"}));
         assert_eq!(
             metadata_patch(&unlabelled, &created, &t),
