@@ -379,9 +379,18 @@ impl Scheduler {
     }
 }
 
-/// Whether a stored pod is bound to a node, and whether it has finished, read without
-/// building the rest of it (every pod event asks).
-fn placement(json: &[u8]) -> (bool, bool) {
+/// Where a stored pod is: the node it is bound to, and whether it has finished.
+#[derive(Debug, Default, PartialEq)]
+pub struct Placement {
+    /// `spec.nodeName`, when set and not empty.
+    pub node: Option<String>,
+    /// Its phase is `Succeeded` or `Failed`.
+    pub finished: bool,
+}
+
+/// The [`Placement`] of a stored pod, read without building the rest of it (every pod event
+/// asks, here and in the syncers).
+pub fn placement(json: &[u8]) -> Placement {
     #[derive(serde::Deserialize, Default)]
     struct Spec {
         #[serde(rename = "nodeName", default)]
@@ -400,17 +409,15 @@ fn placement(json: &[u8]) -> (bool, bool) {
         status: Option<Status>,
     }
     let Ok(pod) = serde_json::from_slice::<Pod>(json) else {
-        return (false, false);
+        return Placement::default();
     };
-    let bound = pod
-        .spec
-        .and_then(|s| s.node_name)
-        .is_some_and(|n| !n.is_empty());
-    let finished = matches!(
-        pod.status.and_then(|s| s.phase).as_deref(),
-        Some("Succeeded" | "Failed")
-    );
-    (bound, finished)
+    Placement {
+        node: pod.spec.and_then(|s| s.node_name).filter(|n| !n.is_empty()),
+        finished: matches!(
+            pod.status.and_then(|s| s.phase).as_deref(),
+            Some("Succeeded" | "Failed")
+        ),
+    }
 }
 
 impl Controller for Scheduler {
@@ -421,8 +428,8 @@ impl Controller for Scheduler {
     fn keys_for(&self, ev: &WatchEvent, store: &Store) -> Vec<ObjKey> {
         match &*ev.resource {
             "pods" if !ev.object.deleting => {
-                let (bound, finished) = placement(&ev.object.json);
-                if !bound {
+                let Placement { node, finished } = placement(&ev.object.json);
+                if node.is_none() {
                     vec![(ev.object.namespace.clone(), ev.object.name.clone())]
                 } else if finished || matches!(ev.kind, crate::store::EventType::Deleted) {
                     // Capacity freed: pending pods may fit now.
@@ -441,7 +448,7 @@ impl Controller for Scheduler {
             .list("pods", None, None, 0, &|o| !o.deleting)
             .items
             .iter()
-            .filter(|o| !placement(&o.json).0)
+            .filter(|o| placement(&o.json).node.is_none())
             .map(|o| (o.namespace.clone(), o.name.clone()))
             .collect()
     }
@@ -742,5 +749,37 @@ mod tests {
         assert_eq!(node_usage(lean.iter()), whole);
         assert_eq!(whole.get("n1"), Some(&(1100, 64 << 20, 2)));
         assert_eq!(whole.get("n2"), None);
+    }
+
+    #[test]
+    fn placement_reads_the_node_and_the_end_of_a_pod() {
+        let placed = |pod: Value| placement(&serde_json::to_vec(&pod).unwrap());
+        let full = json!({"metadata": {"name": "a", "annotations": {"x": "{\"nodeName\": \"n9\"}"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running"}});
+        assert_eq!(
+            placed(full),
+            Placement {
+                node: Some("n1".into()),
+                finished: false
+            }
+        );
+        let failed = json!({"spec": {"nodeName": "n2"}, "status": {"phase": "Failed"}});
+        assert_eq!(
+            placed(failed),
+            Placement {
+                node: Some("n2".into()),
+                finished: true
+            }
+        );
+        // Unbound, whether the field is absent, null or empty.
+        for spec in [
+            json!({}),
+            json!({"nodeName": null}),
+            json!({"nodeName": ""}),
+        ] {
+            assert_eq!(placed(json!({"spec": spec})), Placement::default());
+        }
+        assert_eq!(placement(b"{not json"), Placement::default());
     }
 }
