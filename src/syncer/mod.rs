@@ -225,8 +225,7 @@ pub struct PhysicalApi {
     client: kube::Client,
     config: kube::Config,
     namespace: String,
-    /// The client's connections (TLS, HTTP), the informers' watches and the create lane run on
-    /// this thread.
+    /// The client's connections (TLS, HTTP) and the informers' watches run on this thread.
     io: IoThread,
     /// Permits for requests in flight ([`PHYSICAL_CALLS`]; watches take none).
     calls: tokio::sync::Semaphore,
@@ -810,7 +809,7 @@ pub fn spawn(
             node: s.cluster.name.clone(),
             in_flight: s.in_flight.clone(),
         };
-        s.api.spawn_io(lane.run(bound_rx, stop.clone()));
+        tokio::spawn(lane.run(bound_rx, stop.clone()));
         if let Some(pods) = s.informers.get("pods") {
             tokio::spawn(status_lane(
                 s.app.clone(),
@@ -992,11 +991,6 @@ type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
 /// absent, whose referenced ConfigMaps and Secrets are in step physically and that use no
 /// claims; the token Secret is minted beside the pod. Whatever it leaves (or fails at) the
 /// passes do. Nothing runs before the first pass has published the target.
-///
-/// It runs on the cluster's I/O thread: on the control plane's runtime its pods queued
-/// behind every controller task of a rollout, so the physical cluster idled while the
-/// virtual one created the rest of the pods; on a thread of its own the kernel shares the
-/// CPU between the two.
 struct CreateLane {
     app: Arc<ApiState>,
     api: Arc<PhysicalApi>,
