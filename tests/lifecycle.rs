@@ -556,3 +556,50 @@ fn pod_resize_changes_only_cpu_and_memory_within_the_qos_class() {
         "150m 96Mi 1Gi"
     );
 }
+
+/// `kubectl debug` adds an ephemeral container through the pod's `ephemeralcontainers`
+/// subresource; a name another container has, and ephemeral containers on create, are refused
+/// with kube-apiserver's messages.
+#[test]
+fn kubectl_debug_adds_ephemeral_containers() {
+    let s = Server::start();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: dbgp}\nspec:\n  containers:\n  - name: c\n    image: nginx\n";
+    s.kubectl_stdin_ok(&["create", "-f", "-"], pod);
+    s.kubectl_ok(&[
+        "debug",
+        "dbgp",
+        "--image=busybox",
+        "-c",
+        "dbg",
+        "--target=c",
+    ]);
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "pod", "dbgp"],
+            "{.spec.ephemeralContainers[*].name} {.spec.ephemeralContainers[0].image} {.spec.ephemeralContainers[0].targetContainerName} {.spec.containers[*].name}"
+        ),
+        "dbg busybox c c"
+    );
+    let err = s.kubectl_err(&["debug", "dbgp", "--image=busybox", "-c", "c"]);
+    assert!(
+        err.contains(r#"spec.ephemeralContainers[1].name: Duplicate value: "c""#),
+        "{err}"
+    );
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "pod", "dbgp"],
+            "{.spec.ephemeralContainers[*].name}"
+        ),
+        "dbg"
+    );
+    let with_ephemeral = "apiVersion: v1\nkind: Pod\nmetadata: {name: dbgq}\nspec:\n  containers:\n  - name: c\n    image: nginx\n  ephemeralContainers:\n  - name: e\n    image: busybox\n";
+    let out = s.kubectl_stdin(&["create", "-f", "-"], Some(with_ephemeral));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.ephemeralContainers: Forbidden: cannot be set on create"),
+        "{err}"
+    );
+}

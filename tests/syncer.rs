@@ -699,6 +699,20 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
         let out = physical_pod(&physical, rb, RESOURCES);
         (out == format!("{uid} 250m 64Mi")).then_some(())
     });
+    // So does a `kubectl debug` container (the physical `ephemeralcontainers` subresource).
+    v.kubectl_ok(&["debug", "app", "--image=busybox", "-c", "dbg"]);
+    wait_for(
+        Duration::from_secs(30),
+        "the debug container added physically",
+        || {
+            let out = physical_pod(
+                &physical,
+                rb,
+                "{.metadata.uid} {.spec.ephemeralContainers[*].name}",
+            );
+            (out == format!("{uid} dbg")).then_some(())
+        },
+    );
     v.kubectl_ok(&["delete", "pod", "app", "--timeout=30s"]);
     let left = physical.kubectl_ok(&["get", "pods", "-n", "vkube", "-o", "name"]);
     assert!(left.trim().is_empty(), "{left}");
@@ -831,6 +845,7 @@ fn port_forward_echo(server: &Server, env: &[(&str, &str)], args: &[&str], line:
 /// the physical cluster, over WebSocket and over kubectl's SPDY fallback alike; the checks
 /// before the relay answer with kube-apiserver's messages. The pod reaches the virtual API at
 /// the advertised address and resolves names through the virtual cluster's DNS Service.
+/// A `kubectl debug` container is added to the physical pod and attached to through vkube.
 #[test]
 fn exec_attach_and_port_forward_reach_the_physical_pod() {
     let physical = Server::start_sim(&["--name", "east", "--nodes", "1"]);
@@ -942,6 +957,36 @@ fn exec_attach_and_port_forward_reach_the_physical_pod() {
         let echoed = port_forward_echo(&v, env, &["pod/box", ":80"], "through vkube\n");
         assert_eq!(echoed, "through vkube\n", "{env:?}");
     }
+    // `kubectl debug`: the ephemeral container is added to the physical pod (translated like
+    // the others), runs there, and is reported and reached through the virtual pod.
+    v.kubectl_ok(&["debug", "box", "--image=busybox", "-c", "dbg"]);
+    wait_for(
+        Duration::from_secs(30),
+        "the debug container running",
+        || {
+            let state = v.kubectl_ok(&[
+            "get", "pod", "box", "-o",
+            "jsonpath={.status.ephemeralContainerStatuses[?(@.name==\"dbg\")].state.running.startedAt}",
+        ]);
+            (!state.is_empty()).then_some(())
+        },
+    );
+    assert_eq!(
+        physical_pod(
+            &physical,
+            "box-x-default-x-vk1",
+            "{.spec.ephemeralContainers[0].name} {.spec.ephemeralContainers[0].image} {.spec.ephemeralContainers[0].env[?(@.name==\"KUBERNETES_SERVICE_HOST\")].value}"
+        ),
+        "dbg busybox 10.1.2.3"
+    );
+    let out = v.kubectl_env(
+        &[],
+        &["attach", "-i", "box", "-c", "dbg"],
+        Some("debugging\n"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "debugging\n");
+
     // The same pod straight in the physical cluster (the simulated kubelet itself).
     let ppod = "box-x-default-x-vk1";
     let out = physical.kubectl(&["exec", "-n", "vkube", ppod, "--", "echo", "direct"]);

@@ -58,6 +58,11 @@ fn subresources(d: &ResourceDef) -> Vec<(&'static str, Value, &'static [&'static
             &["create"][..],
         ));
         subs.push((
+            "ephemeralcontainers",
+            json!({"group": "", "version": "v1", "kind": "Pod"}),
+            &["get", "patch", "update"][..],
+        ));
+        subs.push((
             "eviction",
             json!({"group": "policy", "version": "v1", "kind": "Eviction"}),
             &["create"][..],

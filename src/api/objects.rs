@@ -143,14 +143,22 @@ pub async fn handle(
             let bytes = body::read(req.into_body()).await?;
             delete_collection(&ctx, content_type.as_deref(), &bytes).await
         }
-        (&Method::GET, Some(name), sub @ (None | Some("status" | "resize"))) => {
+        (
+            &Method::GET,
+            Some(name),
+            sub @ (None | Some("status" | "resize" | "ephemeralcontainers")),
+        ) => {
             if !subresource_served(ctx.app, &def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
             verb_ok("get")?;
             get(&ctx, name).await
         }
-        (&Method::PUT, Some(name), sub @ (None | Some("status" | "resize"))) => {
+        (
+            &Method::PUT,
+            Some(name),
+            sub @ (None | Some("status" | "resize" | "ephemeralcontainers")),
+        ) => {
             if !subresource_served(ctx.app, &def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
@@ -159,7 +167,11 @@ pub async fn handle(
             let obj = body::decode_object(content_type.as_deref(), &bytes)?;
             update(&ctx, name, sub, obj).await
         }
-        (&Method::PATCH, Some(name), sub @ (None | Some("status" | "resize"))) => {
+        (
+            &Method::PATCH,
+            Some(name),
+            sub @ (None | Some("status" | "resize" | "ephemeralcontainers")),
+        ) => {
             if !subresource_served(ctx.app, &def, sub) {
                 return Err(ApiError::NoSuchPath);
             }
@@ -1312,12 +1324,13 @@ enum Merge {
 
 /// Whether `def` serves `sub` through the generic get/update/patch paths: `status` where the
 /// kind has one, `resize` for pods (in-place resource changes, Kubernetes 1.33) unless
-/// that is switched off.
+/// that is switched off, and `ephemeralcontainers` for pods (`kubectl debug`).
 fn subresource_served(app: &ApiState, def: &ResourceDef, sub: Option<&str>) -> bool {
     match sub {
         None => true,
         Some("status") => def.has_status,
         Some("resize") => app.in_place_resize && def.group.is_empty() && def.plural == "pods",
+        Some("ephemeralcontainers") => def.group.is_empty() && def.plural == "pods",
         Some(_) => false,
     }
 }
@@ -1353,10 +1366,27 @@ fn merge_update(
         ));
     }
     // A subresource write takes only its part of the body, onto a copy of the stored object.
-    let mut new = if sub == Some("resize") {
-        // A resize changes only the containers' resources (and resize policies), by name.
+    let mut new = if matches!(sub, Some("resize" | "ephemeralcontainers")) {
         let mut merged = old.clone();
-        for list in ["containers", "initContainers"] {
+        // An ephemeralcontainers write changes only the ephemeral containers (upstream's
+        // dropNonEphemeralContainerUpdates: spec, status and metadata are the stored ones).
+        let ephemeral = (sub == Some("ephemeralcontainers"))
+            .then(|| body.pointer("/spec/ephemeralContainers").cloned());
+        if let Some(ephemeral) = ephemeral
+            && let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut)
+        {
+            match ephemeral.filter(|e| !e.is_null()) {
+                Some(e) => spec.insert("ephemeralContainers".into(), e),
+                None => spec.shift_remove("ephemeralContainers"),
+            };
+        }
+        // A resize changes only the containers' resources (and resize policies), by name.
+        let lists: &[&str] = if sub == Some("resize") {
+            &["containers", "initContainers"]
+        } else {
+            &[]
+        };
+        for list in lists {
             let wanted: std::collections::HashMap<String, Value> = body
                 .pointer(&format!("/spec/{list}"))
                 .and_then(Value::as_array)
@@ -1531,6 +1561,13 @@ fn merge_update(
         resized["spec"] = new.get("spec").cloned().unwrap_or(Value::Null);
         let mut errs = validation::validate_update(&ctx.def.group, &ctx.def.plural, &resized, &new);
         errs.extend(validation::validate_pod_resize(old, &new));
+        errs
+    } else if validate && sub == Some("ephemeralcontainers") {
+        // As for a resize: the update checks see the old pod with the new ephemeral containers.
+        let mut added = old.clone();
+        added["spec"] = new.get("spec").cloned().unwrap_or(Value::Null);
+        let mut errs = validation::validate_update(&ctx.def.group, &ctx.def.plural, &added, &new);
+        errs.extend(validation::validate_pod_ephemeral_containers(old, &new));
         errs
     } else if validate {
         validation::validate_update(&ctx.def.group, &ctx.def.plural, old, &new)

@@ -2443,7 +2443,20 @@ fn validate_kind(
     create: bool,
 ) {
     match (group, resource) {
-        ("", "pods") => validate_pod_spec(errs, obj.get("spec"), "spec", true),
+        ("", "pods") => {
+            validate_pod_spec(errs, obj.get("spec"), "spec", true);
+            let ephemeral = obj.pointer("/spec/ephemeralContainers");
+            if create
+                && ephemeral
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+            {
+                errs.push(FieldError::forbidden(
+                    "spec.ephemeralContainers",
+                    "cannot be set on create",
+                ));
+            }
+        }
         ("", "podtemplates") => validate_pod_template(errs, obj.get("template"), "template"),
         ("", "services") => validate_service(errs, obj),
         ("", "configmaps") => validate_config_map(errs, obj),
@@ -2630,6 +2643,110 @@ const POD_UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContain
 
 /// Pod spec immutability (`pod updates may not change fields other than …`).
 /// The trailing struct diff upstream appends is not reproduced.
+/// What kube-apiserver's `ValidatePodEphemeralContainersUpdate` checks of the pod
+/// `ephemeralcontainers` subresource (`old` the stored pod, `new` it with the requested
+/// ephemeral containers): the ones already there are neither removed nor changed, and each new
+/// one has a unique DNS-label name, an image, none of the fields an ephemeral container may not
+/// set, and a target container the pod has. (Upstream appends a struct diff to "may not be
+/// changed"; it is not reproduced.)
+pub fn validate_pod_ephemeral_containers(old: &Value, new: &Value) -> Vec<FieldError> {
+    let mirror = old
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get("kubernetes.io/config.mirror"))
+        .is_some();
+    if mirror {
+        return vec![FieldError::forbidden(
+            "",
+            "static pods do not support ephemeral containers",
+        )];
+    }
+    let list = |pod: &Value, key: &str| -> Vec<Value> {
+        pod.pointer(&format!("/spec/{key}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (before, after) = (list(old, EPHEMERAL), list(new, EPHEMERAL));
+    let mut errs = Vec::new();
+    for o in &before {
+        let name = str_of(o, "name");
+        match after.iter().find(|n| str_of(n, "name") == name) {
+            None => errs.push(FieldError::forbidden(
+                "spec.ephemeralContainers",
+                format!("existing ephemeral containers {name:?} may not be removed\n"),
+            )),
+            Some(n) if n != o => errs.push(FieldError::forbidden(
+                format!("spec.ephemeralContainers[{name}]"),
+                format!("existing ephemeral containers {name:?} may not be changed\n"),
+            )),
+            Some(_) => {}
+        }
+    }
+    let regular: Vec<String> = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| list(new, k))
+        .map(|c| str_of(&c, "name").to_string())
+        .collect();
+    let targets = list(new, "containers");
+    let volumes: Vec<Value> = list(new, "volumes");
+    let volumes: Vec<&str> = volumes.iter().map(|v| str_of(v, "name")).collect();
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, c) in after.iter().enumerate() {
+        let p = format!("spec.ephemeralContainers[{i}]");
+        let name = str_of(c, "name");
+        if !name.is_empty() && (regular.iter().any(|r| r == name) || seen.contains(&name)) {
+            errs.push(FieldError::duplicate(
+                format!("{p}.name"),
+                Value::from(name),
+            ));
+        }
+        seen.push(name);
+        if before.contains(c) {
+            continue; // Unchanged: checked when it was added.
+        }
+        validate_container_common(&mut errs, c, &p, &volumes);
+        for field in EPHEMERAL_FORBIDDEN {
+            // Upstream checks against the zero value: `resources: {}` (kubectl's) is unset.
+            let set = c.get(*field).is_some_and(|v| match v {
+                Value::Null => false,
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            });
+            if set {
+                errs.push(FieldError::forbidden(
+                    format!("{p}.{field}"),
+                    "cannot be set for an Ephemeral Container",
+                ));
+            }
+        }
+        let target = str_of(c, "targetContainerName");
+        if !target.is_empty() && !targets.iter().any(|t| str_of(t, "name") == target) {
+            errs.push(FieldError::not_found(
+                format!("{p}.targetContainerName"),
+                Value::from(target),
+            ));
+        }
+    }
+    errs
+}
+
+const EPHEMERAL: &str = "ephemeralContainers";
+
+/// The container fields an ephemeral container may not set (upstream's
+/// `validateEphemeralContainers`).
+const EPHEMERAL_FORBIDDEN: &[&str] = &[
+    "lifecycle",
+    "livenessProbe",
+    "ports",
+    "readinessProbe",
+    "resizePolicy",
+    "resources",
+    "restartPolicy",
+    "startupProbe",
+];
+
 /// What kube-apiserver 1.33's `ValidatePodResize` adds to the update checks for the pod
 /// `resize` subresource (`old` the stored pod, `new` it with the requested resources): the
 /// new spec is valid, static and Windows pods are not resized, the QoS class stays, no
@@ -2814,6 +2931,66 @@ mod tests {
 
     fn msgs(errs: &[FieldError]) -> Vec<String> {
         errs.iter().map(ToString::to_string).collect()
+    }
+
+    /// The ephemeralcontainers subresource: existing ones stay as they are, new ones are
+    /// checked as upstream checks them.
+    #[test]
+    fn ephemeral_container_refusals() {
+        let pod = |ephemeral: Value| {
+            json!({"metadata": {"name": "p"},
+                   "spec": {"containers": [{"name": "c", "image": "x"}],
+                            "ephemeralContainers": ephemeral}})
+        };
+        let dbg = json!({"name": "dbg", "image": "busybox", "resources": {}});
+        let old = pod(json!([dbg]));
+        let added =
+            pod(json!([dbg, {"name": "two", "image": "busybox", "targetContainerName": "c"}]));
+        assert!(validate_pod_ephemeral_containers(&old, &added).is_empty());
+        let cases = [
+            (
+                json!([]),
+                r#"spec.ephemeralContainers: Forbidden: existing ephemeral containers "dbg" may not be removed"#,
+            ),
+            (
+                json!([{"name": "dbg", "image": "alpine"}]),
+                r#"spec.ephemeralContainers[dbg]: Forbidden: existing ephemeral containers "dbg" may not be changed"#,
+            ),
+            (
+                json!([dbg, {"name": "c", "image": "x"}]),
+                r#"spec.ephemeralContainers[1].name: Duplicate value: "c""#,
+            ),
+            (
+                json!([dbg, {"name": "e"}]),
+                "spec.ephemeralContainers[1].image: Required value",
+            ),
+            (
+                json!([dbg, {"name": "e", "image": "x", "ports": [{"containerPort": 80}]}]),
+                "spec.ephemeralContainers[1].ports: Forbidden: cannot be set for an Ephemeral Container",
+            ),
+            (
+                json!([dbg, {"name": "e", "image": "x", "targetContainerName": "nope"}]),
+                r#"spec.ephemeralContainers[1].targetContainerName: Not found: "nope""#,
+            ),
+        ];
+        for (ephemeral, want) in cases {
+            let got = msgs(&validate_pod_ephemeral_containers(
+                &old,
+                &pod(ephemeral.clone()),
+            ));
+            assert!(
+                got.iter().any(|m| m.starts_with(want)),
+                "{ephemeral}: {got:?}"
+            );
+        }
+        // Only a pod's create refuses them outright.
+        let errs = validate_create("", "pods", &added);
+        assert!(
+            msgs(&errs).contains(
+                &"spec.ephemeralContainers: Forbidden: cannot be set on create".to_string()
+            ),
+            "{errs:?}"
+        );
     }
 
     #[test]

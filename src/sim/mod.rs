@@ -248,6 +248,17 @@ pub fn kubelet(pod: &Value, node_index: usize, now: Timestamp) -> Plan {
             requeue_after: completes.then(|| run_time(ann(RUN_SECONDS))),
         };
     }
+    if let Some(object) = with_ephemeral_started(pod, &uid, &now_s) {
+        return Plan {
+            actions: vec![Action::UpdateStatus {
+                kind: PODS,
+                namespace: ns,
+                object,
+            }],
+            // The status write brings the pod back here.
+            requeue_after: None,
+        };
+    }
     if !completes {
         return Plan::default();
     }
@@ -310,6 +321,54 @@ pub fn kubelet(pod: &Value, node_index: usize, now: Timestamp) -> Plan {
         }],
         requeue_after: None,
     }
+}
+
+/// `pod` with a running status for each ephemeral container (`kubectl debug`) that has none
+/// yet, or `None` when every one has a status.
+fn with_ephemeral_started(pod: &Value, uid: &str, now: &str) -> Option<Value> {
+    let reported: Vec<&str> = pod
+        .pointer("/status/ephemeralContainerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("name")?.as_str())
+        .collect();
+    let new: Vec<Value> = pod
+        .pointer("/spec/ephemeralContainers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| {
+            let name = c.get("name")?.as_str()?;
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            (!reported.contains(&name)).then(|| {
+                json!({
+                    "name": name,
+                    "image": image,
+                    "imageID": format!("sim://{image}"),
+                    "containerID": format!("sim://{uid}-{name}"),
+                    "ready": false,
+                    "started": true,
+                    "restartCount": 0,
+                    "state": {"running": {"startedAt": now}},
+                    "lastState": {},
+                })
+            })
+        })
+        .collect();
+    if new.is_empty() {
+        return None;
+    }
+    let mut object = pod.clone();
+    let status = &mut object["status"];
+    match status
+        .get_mut("ephemeralContainerStatuses")
+        .and_then(Value::as_array_mut)
+    {
+        Some(list) => list.extend(new),
+        None => status["ephemeralContainerStatuses"] = Value::Array(new),
+    }
+    Some(object)
 }
 
 fn run_time(annotation: Option<&str>) -> Duration {
@@ -497,6 +556,35 @@ mod tests {
             panic!("status update expected");
         };
         assert_eq!(failed["status"]["phase"], "Failed");
+    }
+
+    /// An ephemeral container added to a running pod gets a running status, once.
+    #[test]
+    fn kubelet_starts_ephemeral_containers() {
+        let now = t("2025-01-01T00:00:00Z");
+        let Action::UpdateStatus {
+            object: running, ..
+        } = kubelet(&pod("p", "sim-node-0", "100m"), 0, now)
+            .actions
+            .remove(0)
+        else {
+            panic!("the pod is started first");
+        };
+        let mut debugged = running.clone();
+        debugged["spec"]["ephemeralContainers"] = json!([{"name": "dbg", "image": "busybox"}]);
+        let plan = kubelet(&debugged, 0, now);
+        let [Action::UpdateStatus { object, .. }] = &plan.actions[..] else {
+            panic!("one status write: {:?}", plan.actions);
+        };
+        let status = &object["status"]["ephemeralContainerStatuses"][0];
+        assert_eq!(status["name"], "dbg");
+        assert_eq!(
+            status["state"]["running"]["startedAt"],
+            "2025-01-01T00:00:00Z"
+        );
+        assert_eq!(object["status"]["phase"], "Running");
+        assert!(kubelet(object, 0, now).actions.is_empty());
+        assert!(kubelet(&running, 0, now).actions.is_empty());
     }
 
     #[test]

@@ -1087,6 +1087,7 @@ impl CreateLane {
             None
         };
         let ppod = translate::translate_pod(&v, &target, secret.as_ref().map(|(n, _)| n.as_str()))
+            .map(translate::for_create)
             .map_err(|e| SyncError::Translate(e, self.node.clone()))?;
         // The Secret beside the pod (a kubelet waits for a Secret it must mount).
         let (secret_done, pod_done) = futures::join!(
@@ -1476,6 +1477,7 @@ impl Syncer {
                         continue; // Its token could not be minted yet: the pod waits.
                     }
                     let ppod = translate::translate_pod(v, &this.target, token)
+                        .map(translate::for_create)
                         .map_err(|e| SyncError::Translate(e, this.cluster.name.clone()))?;
                     work.push(Box::pin(async move {
                         if this.api.create_if_absent("pods", &ppod).await?.is_some() {
@@ -1650,9 +1652,10 @@ impl Syncer {
             spec.insert("tolerations".into(), Value::Array(all));
         }
         let resized = self.sync_resources(v, p).await;
+        let debugged = self.sync_ephemeral_containers(v, p).await?;
         let metadata = translate::metadata_patch(v, p, &self.target);
         if spec.is_empty() && metadata.is_none() {
-            return Ok(resized);
+            return Ok(resized && debugged);
         }
         tracing::info!(pod = %format!("{}/{}", meta(v, "namespace"), meta(v, "name")), cluster = %self.cluster.name, "updating the physical pod in place");
         let mut patch = json!({"spec": spec});
@@ -1663,6 +1666,35 @@ impl Syncer {
             .patch("pods", meta(p, "name"), &patch)
             .await
             .map(|_| false)
+    }
+
+    /// Ephemeral containers added to the virtual pod (`kubectl debug`, through its
+    /// `ephemeralcontainers` subresource) are added to the physical pod the same way, translated
+    /// as its other containers are. Returns whether none was missing.
+    async fn sync_ephemeral_containers(&self, v: &Value, p: &Value) -> Result<bool, SyncError> {
+        let physical: HashSet<&str> = containers(p, "ephemeralContainers")
+            .filter_map(|c| c.get("name")?.as_str())
+            .collect();
+        let missing = containers(v, "ephemeralContainers")
+            .filter_map(|c| c.get("name")?.as_str())
+            .any(|name| !physical.contains(name));
+        if !missing {
+            return Ok(true);
+        }
+        let translated = translate::translate_pod(v, &self.target, None)
+            .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
+        let added: Vec<Value> = containers(&translated, "ephemeralContainers")
+            .filter(|c| {
+                c.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !physical.contains(n))
+            })
+            .cloned()
+            .collect();
+        tracing::info!(pod = %format!("{}/{}", meta(v, "namespace"), meta(v, "name")), cluster = %self.cluster.name, "adding ephemeral containers to the physical pod");
+        let body = json!({"spec": {"ephemeralContainers": added}});
+        let path = format!("{}/ephemeralcontainers", meta(p, "name"));
+        self.api.patch("pods", &path, &body).await.map(|_| false)
     }
 
     /// Container resources changed through the virtual pod's `resize` subresource are

@@ -695,6 +695,16 @@ pub fn translate_pod(
     Ok(Value::Object(obj))
 }
 
+/// The physical pod to create from a [`translate_pod`] result: without its ephemeral
+/// containers, which a pod cannot be created with; the syncer adds them afterwards through the
+/// physical pod's `ephemeralcontainers` subresource.
+pub fn for_create(mut ppod: Value) -> Value {
+    if let Some(spec) = ppod.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.remove("ephemeralContainers");
+    }
+    ppod
+}
+
 // ---------------------------------------------------------------- other kinds
 
 fn copy_fields(obj: &mut Map<String, Value>, v: &Value, keys: &[&str]) {
@@ -1300,6 +1310,16 @@ mod tests {
                 .iter()
                 .any(|(_, n)| n == "kube-root-ca.crt")
         );
+    }
+
+    /// A pod is created physically without the ephemeral containers its translation carries.
+    #[test]
+    fn pods_are_created_without_ephemeral_containers() {
+        let pp = pod(Some("tok"));
+        assert!(pp.pointer("/spec/ephemeralContainers/0").is_some());
+        let created = for_create(pp.clone());
+        assert_eq!(created.pointer("/spec/ephemeralContainers"), None);
+        assert_eq!(created["spec"]["containers"], pp["spec"]["containers"]);
     }
 
     #[test]
