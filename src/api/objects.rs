@@ -1335,6 +1335,57 @@ fn subresource_served(app: &ApiState, def: &ResourceDef, sub: Option<&str>) -> b
     }
 }
 
+/// A resize: `pod` takes the containers' resources (and resize policies) from `body`, by
+/// container name; nothing else.
+fn take_resources(pod: &mut Value, body: &Value) {
+    for list in ["containers", "initContainers"] {
+        let wanted: std::collections::HashMap<String, Value> = body
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| Some((c.get("name")?.as_str()?.to_string(), c.clone())))
+            .collect();
+        for c in pod
+            .pointer_mut(&format!("/spec/{list}"))
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let Some(w) = c
+                .get("name")
+                .and_then(Value::as_str)
+                .and_then(|n| wanted.get(n))
+            else {
+                continue;
+            };
+            for field in ["resources", "resizePolicy"] {
+                match w.get(field) {
+                    Some(v) => c[field] = v.clone(),
+                    None => {
+                        c.as_object_mut().map(|m| m.remove(field));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An ephemeralcontainers write: `pod` takes the ephemeral containers from `body`; nothing
+/// else (upstream's `dropNonEphemeralContainerUpdates`).
+fn take_ephemeral_containers(pod: &mut Value, body: &Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match body
+        .pointer("/spec/ephemeralContainers")
+        .filter(|e| !e.is_null())
+    {
+        Some(e) => spec.insert("ephemeralContainers".into(), e.clone()),
+        None => spec.shift_remove("ephemeralContainers"),
+    };
+}
+
 /// Turns a client's new object into what is stored: immutable metadata kept, status or spec
 /// kept by subresource, generation bumped on spec change, validated.
 fn merge_update(
@@ -1366,56 +1417,12 @@ fn merge_update(
         ));
     }
     // A subresource write takes only its part of the body, onto a copy of the stored object.
-    let mut new = if matches!(sub, Some("resize" | "ephemeralcontainers")) {
+    let mut new = if let Some(pod_sub @ ("resize" | "ephemeralcontainers")) = sub {
         let mut merged = old.clone();
-        // An ephemeralcontainers write changes only the ephemeral containers (upstream's
-        // dropNonEphemeralContainerUpdates: spec, status and metadata are the stored ones).
-        let ephemeral = (sub == Some("ephemeralcontainers"))
-            .then(|| body.pointer("/spec/ephemeralContainers").cloned());
-        if let Some(ephemeral) = ephemeral
-            && let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut)
-        {
-            match ephemeral.filter(|e| !e.is_null()) {
-                Some(e) => spec.insert("ephemeralContainers".into(), e),
-                None => spec.shift_remove("ephemeralContainers"),
-            };
-        }
-        // A resize changes only the containers' resources (and resize policies), by name.
-        let lists: &[&str] = if sub == Some("resize") {
-            &["containers", "initContainers"]
+        if pod_sub == "resize" {
+            take_resources(&mut merged, &body);
         } else {
-            &[]
-        };
-        for list in lists {
-            let wanted: std::collections::HashMap<String, Value> = body
-                .pointer(&format!("/spec/{list}"))
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| Some((c.get("name")?.as_str()?.to_string(), c.clone())))
-                .collect();
-            for c in merged
-                .pointer_mut(&format!("/spec/{list}"))
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                let Some(w) = c
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .and_then(|n| wanted.get(n))
-                else {
-                    continue;
-                };
-                for field in ["resources", "resizePolicy"] {
-                    match w.get(field) {
-                        Some(v) => c[field] = v.clone(),
-                        None => {
-                            c.as_object_mut().map(|m| m.remove(field));
-                        }
-                    }
-                }
-            }
+            take_ephemeral_containers(&mut merged, &body);
         }
         if let (Some(m), Some(meta)) = (
             body.pointer("/metadata/managedFields").cloned(),

@@ -2641,8 +2641,6 @@ pub fn validate_update(group: &str, resource: &str, old: &Value, new: &Value) ->
 
 const POD_UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
-/// Pod spec immutability (`pod updates may not change fields other than …`).
-/// The trailing struct diff upstream appends is not reproduced.
 /// What kube-apiserver's `ValidatePodEphemeralContainersUpdate` checks of the pod
 /// `ephemeralcontainers` subresource (`old` the stored pod, `new` it with the requested
 /// ephemeral containers): the ones already there are neither removed nor changed, and each new
@@ -2650,25 +2648,20 @@ const POD_UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContain
 /// set, and a target container the pod has. (Upstream appends a struct diff to "may not be
 /// changed"; it is not reproduced.)
 pub fn validate_pod_ephemeral_containers(old: &Value, new: &Value) -> Vec<FieldError> {
-    let mirror = old
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get("kubernetes.io/config.mirror"))
-        .is_some();
-    if mirror {
+    if is_static_pod(old) {
         return vec![FieldError::forbidden(
             "",
             "static pods do not support ephemeral containers",
         )];
     }
-    let list = |pod: &Value, key: &str| -> Vec<Value> {
-        pod.pointer(&format!("/spec/{key}"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let (before, after) = (list(old, EPHEMERAL), list(new, EPHEMERAL));
+    let empty = Value::Null;
+    let (old_spec, new_spec) = (
+        old.get("spec").unwrap_or(&empty),
+        new.get("spec").unwrap_or(&empty),
+    );
+    let (before, after) = (arr_of(old_spec, EPHEMERAL), arr_of(new_spec, EPHEMERAL));
     let mut errs = Vec::new();
-    for o in &before {
+    for o in before {
         let name = str_of(o, "name");
         match after.iter().find(|n| str_of(n, "name") == name) {
             None => errs.push(FieldError::forbidden(
@@ -2682,19 +2675,21 @@ pub fn validate_pod_ephemeral_containers(old: &Value, new: &Value) -> Vec<FieldE
             Some(_) => {}
         }
     }
-    let regular: Vec<String> = ["containers", "initContainers"]
+    let targets = arr_of(new_spec, "containers");
+    let regular: Vec<&str> = targets
         .iter()
-        .flat_map(|k| list(new, k))
-        .map(|c| str_of(&c, "name").to_string())
+        .chain(arr_of(new_spec, "initContainers"))
+        .map(|c| str_of(c, "name"))
         .collect();
-    let targets = list(new, "containers");
-    let volumes: Vec<Value> = list(new, "volumes");
-    let volumes: Vec<&str> = volumes.iter().map(|v| str_of(v, "name")).collect();
+    let volumes: Vec<&str> = arr_of(new_spec, "volumes")
+        .iter()
+        .map(|v| str_of(v, "name"))
+        .collect();
     let mut seen: Vec<&str> = Vec::new();
     for (i, c) in after.iter().enumerate() {
         let p = format!("spec.ephemeralContainers[{i}]");
         let name = str_of(c, "name");
-        if !name.is_empty() && (regular.iter().any(|r| r == name) || seen.contains(&name)) {
+        if !name.is_empty() && (regular.contains(&name) || seen.contains(&name)) {
             errs.push(FieldError::duplicate(
                 format!("{p}.name"),
                 Value::from(name),
@@ -2734,6 +2729,13 @@ pub fn validate_pod_ephemeral_containers(old: &Value, new: &Value) -> Vec<FieldE
 
 const EPHEMERAL: &str = "ephemeralContainers";
 
+/// Whether `pod` is a kubelet's mirror of a static pod.
+fn is_static_pod(pod: &Value) -> bool {
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get("kubernetes.io/config.mirror"))
+        .is_some()
+}
+
 /// The container fields an ephemeral container may not set (upstream's
 /// `validateEphemeralContainers`).
 const EPHEMERAL_FORBIDDEN: &[&str] = &[
@@ -2753,11 +2755,7 @@ const EPHEMERAL_FORBIDDEN: &[&str] = &[
 /// request or limit is removed, and only cpu and memory change. (Its version-skew check, a
 /// running container reporting no `resources`, is left out: it guards old kubelets.)
 pub fn validate_pod_resize(old: &Value, new: &Value) -> Vec<FieldError> {
-    let mirror = old
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get("kubernetes.io/config.mirror"))
-        .is_some();
-    if mirror {
+    if is_static_pod(old) {
         return vec![FieldError::forbidden("", "static pods cannot be resized")];
     }
     if old.pointer("/spec/os/name").and_then(Value::as_str) == Some("windows") {
@@ -2864,6 +2862,8 @@ fn same_quantities(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
         })
 }
 
+/// Pod spec immutability (`pod updates may not change fields other than …`).
+/// The trailing struct diff upstream appends is not reproduced.
 fn validate_pod_update(errs: &mut Vec<FieldError>, old: &Value, new: &Value) {
     // A write that keeps the spec (status, labels, annotations: most pod writes) changes
     // nothing checked here.

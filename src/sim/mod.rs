@@ -188,22 +188,9 @@ pub fn kubelet(pod: &Value, node_index: usize, now: Timestamp) -> Plan {
         .unwrap_or_default();
     let now_s = seconds(now);
     if phase(pod) != "Running" {
-        let started = now_s.clone();
         let statuses: Vec<Value> = containers
             .iter()
-            .map(|c| {
-                json!({
-                    "name": c.get("name").cloned().unwrap_or(Value::Null),
-                    "image": c.get("image").cloned().unwrap_or(Value::Null),
-                    "imageID": format!("sim://{}", c.get("image").and_then(Value::as_str).unwrap_or("")),
-                    "containerID": format!("sim://{uid}-{}", c.get("name").and_then(Value::as_str).unwrap_or("")),
-                    "ready": true,
-                    "started": true,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": started}},
-                    "lastState": {},
-                })
-            })
+            .map(|c| running_status(c, &uid, &now_s, true))
             .collect();
         let ip = pod_ip(&uid, node_index);
         let mut object = pod.clone();
@@ -323,6 +310,23 @@ pub fn kubelet(pod: &Value, node_index: usize, now: Timestamp) -> Plan {
     }
 }
 
+/// The status of container `c` of the pod `uid`, running since `started`.
+fn running_status(c: &Value, uid: &str, started: &str, ready: bool) -> Value {
+    let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+    json!({
+        "name": name,
+        "image": image,
+        "imageID": format!("sim://{image}"),
+        "containerID": format!("sim://{uid}-{name}"),
+        "ready": ready,
+        "started": true,
+        "restartCount": 0,
+        "state": {"running": {"startedAt": started}},
+        "lastState": {},
+    })
+}
+
 /// `pod` with a running status for each ephemeral container (`kubectl debug`) that has none
 /// yet, or `None` when every one has a status.
 fn with_ephemeral_started(pod: &Value, uid: &str, now: &str) -> Option<Value> {
@@ -338,23 +342,13 @@ fn with_ephemeral_started(pod: &Value, uid: &str, now: &str) -> Option<Value> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|c| {
-            let name = c.get("name")?.as_str()?;
-            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-            (!reported.contains(&name)).then(|| {
-                json!({
-                    "name": name,
-                    "image": image,
-                    "imageID": format!("sim://{image}"),
-                    "containerID": format!("sim://{uid}-{name}"),
-                    "ready": false,
-                    "started": true,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": now}},
-                    "lastState": {},
-                })
-            })
+        .filter(|c| {
+            c.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !reported.contains(&n))
         })
+        // Ephemeral containers are never ready: they have no probes and serve nothing.
+        .map(|c| running_status(c, uid, now, false))
         .collect();
     if new.is_empty() {
         return None;
