@@ -1,4 +1,5 @@
-//! Watch: a chunked stream of `{"type":…,"object":…}` events, flushed one by one.
+//! Watch: a chunked stream of `{"type":…,"object":…}` events, each flushed as soon as it is
+//! encoded (with any others already waiting).
 //!
 //! - `resourceVersion` ""/"0"/absent: synthetic ADDED events for the current state, then
 //!   every change after it; N: every change after N, or an ERROR event with a 410 Expired
@@ -29,6 +30,9 @@ use crate::resources::ResourceDef;
 use crate::store::{EventType, StoredObject, WatchEvent};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+/// The most a chunk of the stream gathers from events already waiting (one event may be
+/// larger: it is sent whole).
+const COALESCE_BYTES: usize = 256 * 1024;
 
 /// How events are encoded for this watcher.
 #[derive(Clone, Copy)]
@@ -114,6 +118,25 @@ impl Watcher {
             }
         }
     }
+}
+
+/// `first` and the events already waiting behind it (up to [`COALESCE_BYTES`]) as one chunk:
+/// a burst of changes (a Raft batch) goes out as one frame and one socket write instead of
+/// one of each per event. Clients read the stream line by line, so where chunks end does not
+/// matter to them.
+fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+    let Ok(second) = rx.try_recv() else {
+        return first;
+    };
+    let mut out = bytes::BytesMut::with_capacity((first.len() + second.len()) * 4);
+    out.extend_from_slice(&first);
+    out.extend_from_slice(&second);
+    while out.len() < COALESCE_BYTES
+        && let Ok(next) = rx.try_recv()
+    {
+        out.extend_from_slice(&next);
+    }
+    out.freeze()
 }
 
 fn line(v: &Value) -> Bytes {
@@ -271,9 +294,11 @@ pub async fn serve(ctx: &Ctx<'_>, namespace: Option<&str>) -> Result<Response, A
     });
 
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+        let first = rx.recv().await?;
+        Some((
+            Ok::<Bytes, std::convert::Infallible>(coalesce(first, &mut rx)),
+            rx,
+        ))
     });
     let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
     resp.headers_mut().insert(
@@ -328,5 +353,57 @@ async fn run_live(
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_events_go_out_as_one_chunk_of_whole_lines() {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+        // Nothing waiting: the event alone, as it was.
+        let alone = coalesce(Bytes::from_static(b"{\"a\":1}\n"), &mut rx);
+        assert_eq!(&alone[..], b"{\"a\":1}\n");
+        for n in 2..=4 {
+            tx.try_send(Bytes::from(format!("{{\"a\":{n}}}\n")))
+                .unwrap();
+        }
+        let burst = coalesce(Bytes::from_static(b"{\"a\":1}\n"), &mut rx);
+        let lines: Vec<&[u8]> = burst.split(|b| *b == b'\n').collect();
+        assert_eq!(
+            lines,
+            [
+                &b"{\"a\":1}"[..],
+                b"{\"a\":2}",
+                b"{\"a\":3}",
+                b"{\"a\":4}",
+                b""
+            ]
+        );
+        assert!(rx.try_recv().is_err(), "every waiting event was taken");
+    }
+
+    #[test]
+    fn a_chunk_stops_gathering_at_the_size_limit() {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+        let big = Bytes::from(vec![b'x'; COALESCE_BYTES / 2]);
+        for _ in 0..4 {
+            tx.try_send(big.clone()).unwrap();
+        }
+        let first = coalesce(big.clone(), &mut rx);
+        assert_eq!(
+            first.len(),
+            COALESCE_BYTES,
+            "the first two halves fill a chunk"
+        );
+        let next = coalesce(rx.try_recv().unwrap(), &mut rx);
+        assert_eq!(next.len(), COALESCE_BYTES, "the next chunk is as full");
+        assert_eq!(
+            rx.try_recv().unwrap().len(),
+            COALESCE_BYTES / 2,
+            "the last one waits"
+        );
     }
 }
