@@ -128,7 +128,7 @@ fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
     let Ok(second) = rx.try_recv() else {
         return first;
     };
-    let mut out = bytes::BytesMut::with_capacity((first.len() + second.len()) * 4);
+    let mut out = bytes::BytesMut::with_capacity(first.len() + second.len());
     out.extend_from_slice(&first);
     out.extend_from_slice(&second);
     while out.len() < COALESCE_BYTES
