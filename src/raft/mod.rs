@@ -230,3 +230,39 @@ fn check_node_id(data_dir: &Path, id: u64) -> Result<(), RaftNodeError> {
         Err(e) => Err(RaftNodeError::Storage(format!("{}: {e}", path.display()))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::log_store::LogStore;
+    use super::state_machine::StateMachine;
+    use super::*;
+    use openraft::StorageError;
+    use openraft::testing::log::{StoreBuilder, Suite};
+
+    /// A log store and state machine on real redb files in a temporary directory (the guard).
+    struct OnDisk;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for OnDisk {
+        async fn build(
+            &self,
+        ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<TypeConfig>> {
+            use openraft::type_config::TypeConfigExt;
+            let io = |e: &dyn std::fmt::Display| StorageError::read(TypeConfig::err_from_string(e));
+            let dir = tempfile::tempdir().map_err(|e| io(&e))?;
+            let log = LogStore::open(&dir.path().join("raft-log.redb")).map_err(|e| io(&e))?;
+            let store = Store::open(dir.path(), 1000).map_err(|e| io(&e))?;
+            let sm = StateMachine::new(Arc::new(store), dir.path().join("snapshot.bin"));
+            Ok((dir, log, sm))
+        }
+    }
+
+    /// openraft's storage conformance suite (reads, appends, truncation, purges, votes,
+    /// membership, applying, and moving a snapshot between state machines) passes against
+    /// the redb log and the store.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn storage_passes_openraft_conformance_suite() {
+        Suite::test_all(OnDisk)
+            .await
+            .expect("openraft storage suite");
+    }
+}
