@@ -25,6 +25,13 @@ fn physical_pod(physical: &Server, name: &str, jsonpath: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Waits until `jsonpath` of physical pod `name` reads `want`.
+fn wait_physical_pod(physical: &Server, name: &str, jsonpath: &str, want: &str, what: &str) {
+    wait_for(Duration::from_secs(30), what, || {
+        (physical_pod(physical, name, jsonpath) == want).then_some(())
+    });
+}
+
 fn lines(s: &str) -> Vec<String> {
     s.lines()
         .map(str::to_string)
@@ -672,18 +679,20 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
     // Labels follow (a physical Service's selector picks pods by them), both ways.
     v.kubectl_ok(&["label", "pod", "app", "tier=web"]);
     let labels = "{.metadata.uid} {.metadata.labels.tier}|{.metadata.labels.vkube\\.io/managed-by}";
-    wait_for(Duration::from_secs(30), "the physical pod labelled", || {
-        let out = physical_pod(&physical, rb, labels);
-        (out == format!("{uid} web|rb")).then_some(())
-    });
+    wait_physical_pod(
+        &physical,
+        rb,
+        labels,
+        &format!("{uid} web|rb"),
+        "the physical pod labelled",
+    );
     v.kubectl_ok(&["label", "pod", "app", "tier-"]);
-    wait_for(
-        Duration::from_secs(30),
+    wait_physical_pod(
+        &physical,
+        rb,
+        labels,
+        &format!("{uid} |rb"),
         "the physical label removed",
-        || {
-            let out = physical_pod(&physical, rb, labels);
-            (out == format!("{uid} |rb")).then_some(())
-        },
     );
     // A resize through the virtual pod's `resize` subresource resizes the physical pod in
     // place (through its `resize` subresource, which the RBAC in deploy/ allows).
@@ -695,23 +704,40 @@ fn the_syncer_needs_only_the_namespaced_rights_in_deploy() {
         "-p",
         r#"{"spec":{"containers":[{"name":"c","resources":{"requests":{"cpu":"250m","memory":"64Mi"}}}]}}"#,
     ]);
-    wait_for(Duration::from_secs(30), "the physical pod resized", || {
-        let out = physical_pod(&physical, rb, RESOURCES);
-        (out == format!("{uid} 250m 64Mi")).then_some(())
-    });
+    wait_physical_pod(
+        &physical,
+        rb,
+        RESOURCES,
+        &format!("{uid} 250m 64Mi"),
+        "the physical pod resized",
+    );
     // So does a `kubectl debug` container (the physical `ephemeralcontainers` subresource).
+    // While the physical cluster refuses that, the pod's other changes still reach it.
+    let refusing = rbac.replace(
+        "- apiGroups: [\"\"]\n  resources: [pods/ephemeralcontainers]\n  verbs: [patch]\n",
+        "",
+    );
+    assert_ne!(refusing, rbac, "the ephemeralcontainers rule in deploy/");
+    physical.kubectl_stdin_ok(&["apply", "-f", "-"], &refusing);
     v.kubectl_ok(&["debug", "app", "--image=busybox", "-c", "dbg"]);
-    wait_for(
-        Duration::from_secs(30),
+    v.kubectl_ok(&["label", "pod", "app", "tier=debugged"]);
+    wait_physical_pod(
+        &physical,
+        rb,
+        labels,
+        &format!("{uid} debugged|rb"),
+        "the label, with the debug container refused",
+    );
+    let ephemeral = "{.metadata.uid} {.spec.ephemeralContainers[*].name}";
+    assert_eq!(physical_pod(&physical, rb, ephemeral), format!("{uid} "));
+    // Allowed again: the next pass adds it.
+    physical.kubectl_stdin_ok(&["apply", "-f", "-"], &rbac);
+    wait_physical_pod(
+        &physical,
+        rb,
+        ephemeral,
+        &format!("{uid} dbg"),
         "the debug container added physically",
-        || {
-            let out = physical_pod(
-                &physical,
-                rb,
-                "{.metadata.uid} {.spec.ephemeralContainers[*].name}",
-            );
-            (out == format!("{uid} dbg")).then_some(())
-        },
     );
     v.kubectl_ok(&["delete", "pod", "app", "--timeout=30s"]);
     let left = physical.kubectl_ok(&["get", "pods", "-n", "vkube", "-o", "name"]);

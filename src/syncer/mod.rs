@@ -1652,7 +1652,7 @@ impl Syncer {
             spec.insert("tolerations".into(), Value::Array(all));
         }
         let resized = self.sync_resources(v, p).await;
-        let debugged = self.sync_ephemeral_containers(v, p).await?;
+        let debugged = self.sync_ephemeral_containers(v, p).await;
         let metadata = translate::metadata_patch(v, p, &self.target);
         if spec.is_empty() && metadata.is_none() {
             return Ok(resized && debugged);
@@ -1670,8 +1670,9 @@ impl Syncer {
 
     /// Ephemeral containers added to the virtual pod (`kubectl debug`, through its
     /// `ephemeralcontainers` subresource) are added to the physical pod the same way, translated
-    /// as its other containers are. Returns whether none was missing.
-    async fn sync_ephemeral_containers(&self, v: &Value, p: &Value) -> Result<bool, SyncError> {
+    /// as its other containers are. Returns whether none was missing. A failure is logged and
+    /// retried by the next pass; it does not hold up the pod's other in-place changes.
+    async fn sync_ephemeral_containers(&self, v: &Value, p: &Value) -> bool {
         let physical: HashSet<&str> = containers(p, "ephemeralContainers")
             .filter_map(|c| c.get("name")?.as_str())
             .collect();
@@ -1679,10 +1680,16 @@ impl Syncer {
             .filter_map(|c| c.get("name")?.as_str())
             .any(|name| !physical.contains(name));
         if !missing {
-            return Ok(true);
+            return true;
         }
-        let translated = translate::translate_pod(v, &self.target, None)
-            .map_err(|e| SyncError::Translate(e, self.cluster.name.clone()))?;
+        let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
+        let translated = match translate::translate_pod(v, &self.target, None) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the pod's ephemeral containers cannot be translated");
+                return false;
+            }
+        };
         let added: Vec<Value> = containers(&translated, "ephemeralContainers")
             .filter(|c| {
                 c.get("name")
@@ -1691,10 +1698,13 @@ impl Syncer {
             })
             .cloned()
             .collect();
-        tracing::info!(pod = %format!("{}/{}", meta(v, "namespace"), meta(v, "name")), cluster = %self.cluster.name, "adding ephemeral containers to the physical pod");
+        tracing::info!(pod = %pod, cluster = %self.cluster.name, "adding ephemeral containers to the physical pod");
         let body = json!({"spec": {"ephemeralContainers": added}});
         let path = format!("{}/ephemeralcontainers", meta(p, "name"));
-        self.api.patch("pods", &path, &body).await.map(|_| false)
+        if let Err(e) = self.api.patch("pods", &path, &body).await {
+            tracing::warn!(pod = %pod, cluster = %self.cluster.name, error = %e, "the ephemeral containers were not added to the physical pod; the next pass retries");
+        }
+        false
     }
 
     /// Container resources changed through the virtual pod's `resize` subresource are
