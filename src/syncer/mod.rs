@@ -234,7 +234,8 @@ pub struct PhysicalApi {
 /// A physical cluster's own I/O thread (a one-worker runtime). On the control plane's
 /// runtime, behind a thousand virtual writes, a watch's next chunk waited for every other
 /// task: a physical pod's `Running` reached the status lane over a second late. A thread of
-/// its own is woken by the kernel as soon as bytes arrive.
+/// its own is woken by the kernel as soon as bytes arrive. The client's connections (socket,
+/// TLS, HTTP/2) and the informers' watches run on it.
 struct IoThread(Option<tokio::runtime::Runtime>);
 
 impl IoThread {
@@ -281,7 +282,14 @@ pub struct RawConnection {
 /// Otherwise as kube-rs builds it: the kubeconfig's CA, client certificate or token (exec
 /// plugins included), impersonation and TLS server name. A dead connection is noticed by
 /// HTTP/2 pings, or by the calls' and watches' own timeouts.
-fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
+///
+/// The connections live on `io`, the cluster's I/O runtime, whichever runtime a call comes
+/// from: they are opened there (so their sockets belong to its reactor) and their tasks
+/// (TLS, HTTP/2 framing) run there.
+fn http2_client(
+    cfg: &kube::Config,
+    io: &tokio::runtime::Handle,
+) -> Result<kube::Client, kube::Error> {
     use hyper_util::client::legacy::connect::HttpConnector;
     use kube::client::ConfigExt;
     if let Some(proxy) = &cfg.proxy_url {
@@ -306,15 +314,21 @@ fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
         }
         None => builder,
     };
-    let https = builder.enable_all_versions().wrap_connector(http);
+    let https = OnRuntime {
+        inner: builder.enable_all_versions().wrap_connector(http),
+        runtime: io.clone(),
+    };
     let client: hyper_util::client::legacy::Client<_, kube::client::Body> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .timer(hyper_util::rt::TokioTimer::new())
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .http2_keep_alive_interval(Some(PING_EVERY))
-            .http2_keep_alive_timeout(CALL_TIMEOUT)
-            .http2_keep_alive_while_idle(true)
-            .build(https);
+        hyper_util::client::legacy::Client::builder(OnRuntime {
+            inner: (),
+            runtime: io.clone(),
+        })
+        .timer(hyper_util::rt::TokioTimer::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .http2_keep_alive_interval(Some(PING_EVERY))
+        .http2_keep_alive_timeout(CALL_TIMEOUT)
+        .http2_keep_alive_while_idle(true)
+        .build(https);
     let service = tower::ServiceBuilder::new()
         .layer(cfg.base_uri_layer())
         .option_layer(cfg.auth_layer()?)
@@ -322,6 +336,54 @@ fn http2_client(cfg: &kube::Config) -> Result<kube::Client, kube::Error> {
         .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         .service(client);
     Ok(kube::Client::new(service, cfg.default_namespace.clone()))
+}
+
+/// Runs what it is given on `runtime`: as a connector, each connection is opened there; as
+/// an executor, each connection's task is spawned there.
+#[derive(Clone)]
+struct OnRuntime<T> {
+    inner: T,
+    runtime: tokio::runtime::Handle,
+}
+
+impl<F> hyper::rt::Executor<F> for OnRuntime<()>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.runtime.spawn(fut);
+    }
+}
+
+impl<C> tower::Service<axum::http::Uri> for OnRuntime<C>
+where
+    C: tower::Service<axum::http::Uri>,
+    C::Future: Send + 'static,
+    C::Response: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    type Response = C::Response;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = BoxFuture<'static, Result<C::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: axum::http::Uri) -> Self::Future {
+        let opening = self.runtime.spawn(self.inner.call(uri));
+        Box::pin(async move {
+            match opening.await {
+                Ok(opened) => opened.map_err(Into::into),
+                // The I/O runtime is shutting down with the syncer.
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
 }
 
 impl PhysicalApi {
@@ -344,11 +406,7 @@ impl PhysicalApi {
         cfg.read_timeout = Some(CALL_TIMEOUT);
         cfg.write_timeout = Some(CALL_TIMEOUT);
         let io = IoThread::start(&c.name).map_err(|e| err(e.to_string()))?;
-        // The client's worker, and every connection it opens, run on the I/O thread.
-        let client = {
-            let _on_io = io.handle().enter();
-            http2_client(&cfg).map_err(|e| err(e.to_string()))?
-        };
+        let client = http2_client(&cfg, io.handle()).map_err(|e| err(e.to_string()))?;
         Ok(PhysicalApi {
             cluster: c.name.clone(),
             client,
@@ -2474,6 +2532,35 @@ mod tests {
     use super::*;
     use crate::store::Store;
     use crate::store::testing::put;
+
+    /// A physical cluster's connections are opened and driven on its I/O thread, not on the
+    /// runtime the call comes from (here the test's own thread).
+    #[tokio::test]
+    async fn connections_are_opened_and_driven_on_the_io_thread() {
+        let io = IoThread::start("t").expect("I/O runtime");
+        let thread = || std::thread::current().name().map(str::to_string);
+        let mut connector = OnRuntime {
+            inner: tower::service_fn(move |_: axum::http::Uri| async move {
+                Ok::<_, std::io::Error>(thread())
+            }),
+            runtime: io.handle().clone(),
+        };
+        let uri = axum::http::Uri::from_static("https://physical:6443");
+        let opened_on = tower::Service::call(&mut connector, uri)
+            .await
+            .expect("opened");
+        assert_eq!(opened_on.as_deref(), Some("vkube-io-t"));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let executor = OnRuntime {
+            inner: (),
+            runtime: io.handle().clone(),
+        };
+        hyper::rt::Executor::execute(&executor, async move {
+            let _ = tx.send(thread());
+        });
+        assert_eq!(rx.await.expect("ran").as_deref(), Some("vkube-io-t"));
+        assert_ne!(thread().as_deref(), Some("vkube-io-t"));
+    }
 
     #[test]
     fn only_kubelet_reported_status_is_hurried_up() {
