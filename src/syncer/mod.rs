@@ -374,8 +374,10 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    /// A call given up (its timeout) gives up the opening with it.
     fn call(&mut self, uri: axum::http::Uri) -> Self::Future {
-        let opening = self.runtime.spawn(self.inner.call(uri));
+        let opening =
+            tokio_util::task::AbortOnDropHandle::new(self.runtime.spawn(self.inner.call(uri)));
         Box::pin(async move {
             match opening.await {
                 Ok(opened) => opened.map_err(Into::into),
@@ -2546,10 +2548,29 @@ mod tests {
             runtime: io.handle().clone(),
         };
         let uri = axum::http::Uri::from_static("https://physical:6443");
-        let opened_on = tower::Service::call(&mut connector, uri)
+        let opened_on = tower::Service::call(&mut connector, uri.clone())
             .await
             .expect("opened");
         assert_eq!(opened_on.as_deref(), Some("vkube-io-t"));
+        // An opening that never ends is dropped with the call that gave up on it.
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+        let held = std::sync::Mutex::new(Some(held_tx));
+        let mut stalled = OnRuntime {
+            inner: tower::service_fn(move |_: axum::http::Uri| {
+                let held = held.lock().expect("lock").take();
+                async move {
+                    let _held = held;
+                    std::future::pending::<Result<(), std::io::Error>>().await
+                }
+            }),
+            runtime: io.handle().clone(),
+        };
+        drop(tower::Service::call(&mut stalled, uri));
+        let released = tokio::time::timeout(Duration::from_secs(10), held_rx).await;
+        assert!(
+            matches!(released, Ok(Err(_))),
+            "the opening outlived its call: {released:?}"
+        );
         let (tx, rx) = tokio::sync::oneshot::channel();
         let executor = OnRuntime {
             inner: (),
