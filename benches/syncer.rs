@@ -19,10 +19,19 @@
 //! `--fresh` starts a new pair for every run (direct and through alike), so no run inherits
 //! what earlier ones left (their Events, a Raft snapshot falling due); without it one pair
 //! serves all runs, as a long-lived cluster would.
+//!
+//! `--stages` also prints when pods reached each stage of the rollout (created, bound,
+//! Running; through vkube also their physical copies' created, bound and Running), as the
+//! median pod and the last one, in ms from the Deployment's creation (medians over the runs):
+//! it shows which stage the through path's extra time is spent in.
+//!
+//! `VKUBE_BENCH_BIN=PATH` runs the pair from another vkube build, to compare two builds in
+//! one session (these machines' speed drifts between sessions).
 
 #[path = "support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -30,15 +39,56 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 use support::{Spawned, client, json_req, median, spawn_vkube_on};
 
+/// When each pod of a rollout was first seen, bound and `Running`, from the Deployment's
+/// creation; by the virtual pod's name.
+#[derive(Default)]
+struct Stages {
+    seen: HashMap<String, Duration>,
+    bound: HashMap<String, Duration>,
+    running: HashMap<String, Duration>,
+}
+
+impl Stages {
+    fn record(&mut self, name: &str, pod: &k8s_openapi::api::core::v1::Pod, at: Duration) {
+        self.seen.entry(name.to_string()).or_insert(at);
+        if pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some()
+        {
+            self.bound.entry(name.to_string()).or_insert(at);
+        }
+        if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+            self.running.entry(name.to_string()).or_insert(at);
+        }
+    }
+
+    /// The median pod's and the last pod's time of each stage.
+    fn summary(&self) -> [(Duration, Duration); 3] {
+        [&self.seen, &self.bound, &self.running].map(|m| {
+            let mut v: Vec<Duration> = m.values().copied().collect();
+            v.sort();
+            match v.last() {
+                Some(last) => (v[v.len() / 2], *last),
+                None => (Duration::ZERO, Duration::ZERO),
+            }
+        })
+    }
+}
+
 /// Watches the pods of `ns` labelled `selector` from resourceVersion `from` until `want` of
 /// them are `Running`, as `kubectl rollout status` follows a rollout (a watch, not repeated
-/// lists that would load the server under test); returns when that happened.
+/// lists that would load the server under test); returns when that happened. Records each
+/// pod's stages (from `start`) in `stages`.
 async fn watch_running(
     client: &kube::Client,
     ns: &str,
     selector: &str,
     from: String,
     want: usize,
+    start: Instant,
+    stages: &mut Stages,
 ) -> Result<Instant> {
     use futures::TryStreamExt;
     use k8s_openapi::api::core::v1::Pod;
@@ -64,6 +114,9 @@ async fn watch_running(
                 version = rv;
             }
             let name = pod.metadata.name.clone().unwrap_or_default();
+            if !gone {
+                stages.record(&name, &pod, start.elapsed());
+            }
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
             let now_running = !gone && phase == Some("Running");
             // A pod's phase only moves forward: one seen Running that reads Pending again
@@ -78,11 +131,44 @@ async fn watch_running(
     }
 }
 
-/// The resourceVersion of the pod list of `ns` now (a watch from it misses nothing later).
+/// Records the stages of the physical copies of the virtual pods labelled `selector` (in
+/// every namespace, by the virtual pod's name), watched resourceVersion `from` until dropped.
+async fn watch_physical(
+    client: kube::Client,
+    selector: String,
+    from: String,
+    start: Instant,
+    stages: std::sync::Arc<std::sync::Mutex<Stages>>,
+) -> Result<()> {
+    use futures::TryStreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, WatchEvent, WatchParams};
+    let api: Api<Pod> = Api::all(client);
+    let version = from;
+    let params = WatchParams::default().labels(&selector).timeout(290);
+    let mut events = Box::pin(api.watch(&params, &version).await?);
+    while let Some(ev) = events.try_next().await? {
+        let (WatchEvent::Added(pod) | WatchEvent::Modified(pod)) = ev else {
+            continue;
+        };
+        let annotations = pod.metadata.annotations.as_ref();
+        if let Some(name) = annotations.and_then(|a| a.get("vkube.io/name")) {
+            let mut s = stages.lock().unwrap_or_else(|e| e.into_inner());
+            s.record(name, &pod, start.elapsed());
+        }
+    }
+    Ok(())
+}
+
+/// The resourceVersion of the pod list of `ns` (every namespace: "") now (a watch from it
+/// misses nothing later).
 async fn pods_version(client: &kube::Client, ns: &str) -> Result<String> {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, ListParams};
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let api: Api<Pod> = match ns {
+        "" => Api::all(client.clone()),
+        ns => Api::namespaced(client.clone(), ns),
+    };
     let list = api.list_metadata(&ListParams::default().limit(1)).await?;
     list.metadata
         .resource_version
@@ -133,15 +219,31 @@ async fn run_once(
     replicas: usize,
     physical: Option<(&kube::Client, &[&str])>,
     cpu: &dyn Fn() -> Option<Vec<Duration>>,
-) -> Result<(Duration, Option<Vec<Duration>>)> {
+    with_stages: bool,
+) -> Result<Run> {
     let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
     let list = format!("/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{name}");
     let from = pods_version(client, ns).await?;
+    // The physical pods are watched from now on, in every namespace.
+    let physical_from = match physical {
+        Some((pclient, _)) if with_stages => Some((pclient, pods_version(pclient, "").await?)),
+        _ => None,
+    };
     let cpu_before = cpu();
     let start = Instant::now();
+    let physical_stages = std::sync::Arc::new(std::sync::Mutex::new(Stages::default()));
+    let physical_watch = physical_from.map(|(pclient, version)| {
+        tokio::spawn(watch_physical(
+            pclient.clone(),
+            format!("app={name}"),
+            version,
+            start,
+            physical_stages.clone(),
+        ))
+    });
     client
         .request_text(json_req(
             "POST",
@@ -150,12 +252,43 @@ async fn run_once(
         )?)
         .await
         .with_context(|| format!("create deployment {ns}/{name}"))?;
-    let took = watch_running(client, ns, &format!("app={name}"), from, replicas)
-        .await?
-        .duration_since(start);
+    let mut stages = Stages::default();
+    let took = watch_running(
+        client,
+        ns,
+        &format!("app={name}"),
+        from,
+        replicas,
+        start,
+        &mut stages,
+    )
+    .await?
+    .duration_since(start);
     let cpu_used = cpu()
         .zip(cpu_before)
         .map(|(after, before)| after.iter().zip(&before).map(|(a, b)| *a - *b).collect());
+    // Virtual pods run after their physical copies: the physical watch has seen them all run
+    // by now, or does within moments.
+    let mut reached = Vec::new();
+    if let Some(watch) = physical_watch {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let all_ran = || physical_stages.lock().map_or(0, |s| s.running.len()) >= replicas;
+        while !all_ran() && Instant::now() < deadline && !watch.is_finished() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        watch.abort();
+        let p = physical_stages.lock().unwrap_or_else(|e| e.into_inner());
+        // Without every physical pod seen running (say, no right to watch them all) there
+        // are no physical stages to tell.
+        if p.running.len() >= replicas {
+            let [v_seen, v_bound, v_running] = stages.summary();
+            reached = vec![v_seen, v_bound];
+            reached.extend(p.summary());
+            reached.push(v_running);
+        }
+    } else if with_stages {
+        reached = stages.summary().to_vec();
+    }
     client
         .request_text(json_req(
             "DELETE",
@@ -175,7 +308,45 @@ async fn run_once(
             .await?;
         }
     }
-    Ok((took, cpu_used))
+    Ok(Run {
+        took,
+        cpu: cpu_used,
+        stages: reached,
+    })
+}
+
+/// `--stages`: per stage, the median over `runs` of the median pod's and the last pod's time
+/// (runs without the full set of stages, as when the physical cluster's pods cannot be
+/// watched, are left out).
+fn print_stages(label: &str, names: &[&str], runs: &[Vec<(Duration, Duration)>]) {
+    let full: Vec<&Vec<(Duration, Duration)>> =
+        runs.iter().filter(|r| r.len() == names.len()).collect();
+    if full.is_empty() {
+        println!("  {label}: no stages recorded");
+        return;
+    }
+    let ms = |d: Duration| d.as_millis();
+    let parts: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut mid: Vec<Duration> = full.iter().map(|r| r[i].0).collect();
+            let mut last: Vec<Duration> = full.iter().map(|r| r[i].1).collect();
+            format!("{name} {}/{}", ms(median(&mut mid)), ms(median(&mut last)))
+        })
+        .collect();
+    println!(
+        "  {label} stages (ms, median pod/last pod): {}",
+        parts.join(", ")
+    );
+}
+
+/// One run: how long until all pods ran, the CPU the pair used meanwhile (when the bench
+/// started it), and with `--stages` the median pod's and the last pod's time of each stage.
+struct Run {
+    took: Duration,
+    cpu: Option<Vec<Duration>>,
+    stages: Vec<(Duration, Duration)>,
 }
 
 /// Starts `vkube sim` with room for `largest` pods twice over and a vkube wired to it (on
@@ -253,12 +424,22 @@ async fn measure(
     name: &str,
     n: usize,
     cpu: &dyn Fn() -> Option<Vec<Duration>>,
-) -> Result<(Duration, Option<Vec<Duration>>)> {
+    stages: bool,
+) -> Result<Run> {
     let (p, v) = pair;
     if through {
-        run_once(v, SYNC_NS, name, n, Some((p, &PHYSICAL_COPIES)), cpu).await
+        run_once(
+            v,
+            SYNC_NS,
+            name,
+            n,
+            Some((p, &PHYSICAL_COPIES)),
+            cpu,
+            stages,
+        )
+        .await
     } else {
-        run_once(p, DIRECT_NS, name, n, None, cpu).await
+        run_once(p, DIRECT_NS, name, n, None, cpu, stages).await
     }
 }
 
@@ -269,6 +450,7 @@ fn main() -> Result<()> {
     let mut runs = 3usize;
     let mut pin = false;
     let mut fresh = false;
+    let mut stages = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -284,6 +466,7 @@ fn main() -> Result<()> {
             "--runs" => runs = val()?.parse()?,
             "--pin" => pin = true,
             "--fresh" => fresh = true,
+            "--stages" => stages = true,
             "--bench" => {}
             other => bail!("unknown option {other}"),
         }
@@ -330,10 +513,11 @@ fn main() -> Result<()> {
         for &n in &sizes {
             let (mut direct, mut through) = (Vec::new(), Vec::new());
             let (mut direct_cpu, mut through_cpu) = (Vec::new(), Vec::new());
+            let (mut direct_stages, mut through_stages) = (Vec::new(), Vec::new());
             for run in 0..runs {
-                for (is_through, times, cpus) in [
-                    (false, &mut direct, &mut direct_cpu),
-                    (true, &mut through, &mut through_cpu),
+                for (is_through, times, cpus, reached) in [
+                    (false, &mut direct, &mut direct_cpu, &mut direct_stages),
+                    (true, &mut through, &mut through_cpu, &mut through_stages),
                 ] {
                     if fresh {
                         // The old pair goes first: it holds the ports and the CPUs.
@@ -342,13 +526,12 @@ fn main() -> Result<()> {
                         pair = connect(&own[0].kubeconfig, &own[1].kubeconfig).await?;
                     }
                     let prefix = if is_through { "v" } else { "d" };
-                    let (took, used) =
-                        measure(&pair, is_through, &format!("{prefix}{n}-{run}"), n, &|| {
-                            cpu_of(&own)
-                        })
-                        .await?;
-                    times.push(took);
-                    cpus.extend(used);
+                    let name = format!("{prefix}{n}-{run}");
+                    let one =
+                        measure(&pair, is_through, &name, n, &|| cpu_of(&own), stages).await?;
+                    times.push(one.took);
+                    cpus.extend(one.cpu);
+                    reached.push(one.stages);
                 }
             }
             let fmt = |v: &[Duration]| {
@@ -386,6 +569,18 @@ fn main() -> Result<()> {
                 cpu_median(&direct_cpu),
                 cpu_median(&through_cpu),
             );
+            if stages {
+                print_stages("direct", &["created", "bound", "Running"], &direct_stages);
+                let through_names = [
+                    "created",
+                    "bound",
+                    "physical created",
+                    "physical bound",
+                    "physical Running",
+                    "Running",
+                ];
+                print_stages("through", &through_names, &through_stages);
+            }
         }
         Ok::<_, anyhow::Error>(())
     });

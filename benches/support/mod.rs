@@ -57,15 +57,17 @@ pub fn spawn_vkube_on(args: &[&str], cpus: Option<&str>) -> Result<Spawned> {
         .port();
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     let started = Instant::now();
-    let exe = env!("CARGO_BIN_EXE_vkube");
+    // VKUBE_BENCH_BIN starts another build (to compare two builds in one session).
+    let exe =
+        std::env::var("VKUBE_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_vkube").into());
     let mut command = match cpus {
         // taskset execs vkube in its own process, so the pid (and its CPU time) is vkube's.
         Some(list) => {
             let mut c = std::process::Command::new("taskset");
-            c.args(["-c", list, exe]);
+            c.args(["-c", list, &exe]);
             c
         }
-        None => std::process::Command::new(exe),
+        None => std::process::Command::new(&exe),
     };
     let child = command
         .args(args)
