@@ -64,23 +64,21 @@ impl Stages {
         }
     }
 
-    /// The median pod's and the last pod's time of each stage.
+    /// The median pod's and the last pod's time of each stage (a run records every stage of
+    /// at least one pod before it ends).
     fn summary(&self) -> [(Duration, Duration); 3] {
         [&self.seen, &self.bound, &self.running].map(|m| {
             let mut v: Vec<Duration> = m.values().copied().collect();
-            v.sort();
-            match v.last() {
-                Some(last) => (v[v.len() / 2], *last),
-                None => (Duration::ZERO, Duration::ZERO),
-            }
+            let last = v.iter().copied().max().unwrap_or_default();
+            (if v.is_empty() { last } else { median(&mut v) }, last)
         })
     }
 }
 
 /// Watches the pods of `ns` labelled `selector` from resourceVersion `from` until `want` of
 /// them are `Running`, as `kubectl rollout status` follows a rollout (a watch, not repeated
-/// lists that would load the server under test); returns when that happened. Records each
-/// pod's stages (from `start`) in `stages`.
+/// lists that would load the server under test); returns when that happened. With `stages`,
+/// records each pod's stages there (from `start`).
 async fn watch_running(
     client: &kube::Client,
     ns: &str,
@@ -88,7 +86,7 @@ async fn watch_running(
     from: String,
     want: usize,
     start: Instant,
-    stages: &mut Stages,
+    mut stages: Option<&mut Stages>,
 ) -> Result<Instant> {
     use futures::TryStreamExt;
     use k8s_openapi::api::core::v1::Pod;
@@ -114,7 +112,7 @@ async fn watch_running(
                 version = rv;
             }
             let name = pod.metadata.name.clone().unwrap_or_default();
-            if !gone {
+            if let Some(stages) = stages.as_deref_mut().filter(|_| !gone) {
                 stages.record(&name, &pod, start.elapsed());
             }
             let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
@@ -144,15 +142,14 @@ async fn watch_physical(
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, WatchEvent, WatchParams};
     let api: Api<Pod> = Api::all(client);
-    let version = from;
     let params = WatchParams::default().labels(&selector).timeout(290);
-    let mut events = Box::pin(api.watch(&params, &version).await?);
+    let mut events = Box::pin(api.watch(&params, &from).await?);
     while let Some(ev) = events.try_next().await? {
         let (WatchEvent::Added(pod) | WatchEvent::Modified(pod)) = ev else {
             continue;
         };
         let annotations = pod.metadata.annotations.as_ref();
-        if let Some(name) = annotations.and_then(|a| a.get("vkube.io/name")) {
+        if let Some(name) = annotations.and_then(|a| a.get(vkube::syncer::translate::ANN_NAME)) {
             let mut s = stages.lock().unwrap_or_else(|e| e.into_inner());
             s.record(name, &pod, start.elapsed());
         }
@@ -260,7 +257,7 @@ async fn run_once(
         from,
         replicas,
         start,
-        &mut stages,
+        with_stages.then_some(&mut stages),
     )
     .await?
     .duration_since(start);
