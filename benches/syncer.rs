@@ -22,7 +22,8 @@
 //!
 //! `--stages` also prints when pods reached each stage of the rollout (created, bound,
 //! Running; through vkube also their physical copies' created, bound and Running), as the
-//! median pod and the last one, in ms from the Deployment's creation (medians over the runs):
+//! first pod, the median pod and the last one, in ms from the Deployment's creation (medians
+//! over the runs):
 //! it shows which stage the through path's extra time is spent in.
 //!
 //! `VKUBE_BENCH_BIN=PATH` runs the pair from another vkube build, to compare two builds in
@@ -64,13 +65,18 @@ impl Stages {
         }
     }
 
-    /// The median pod's and the last pod's time of each stage (a run records every stage of
-    /// at least one pod before it ends).
-    fn summary(&self) -> [(Duration, Duration); 3] {
+    /// The first pod's, the median pod's and the last pod's time of each stage (a run records
+    /// every stage of at least one pod before it ends).
+    fn summary(&self) -> [[Duration; 3]; 3] {
         [&self.seen, &self.bound, &self.running].map(|m| {
             let mut v: Vec<Duration> = m.values().copied().collect();
+            let first = v.iter().copied().min().unwrap_or_default();
             let last = v.iter().copied().max().unwrap_or_default();
-            (if v.is_empty() { last } else { median(&mut v) }, last)
+            [
+                first,
+                if v.is_empty() { last } else { median(&mut v) },
+                last,
+            ]
         })
     }
 }
@@ -312,12 +318,11 @@ async fn run_once(
     })
 }
 
-/// `--stages`: per stage, the median over `runs` of the median pod's and the last pod's time
+/// `--stages`: per stage, the median over `runs` of the first, the median and the last pod's time
 /// (runs without the full set of stages, as when the physical cluster's pods cannot be
 /// watched, are left out).
-fn print_stages(label: &str, names: &[&str], runs: &[Vec<(Duration, Duration)>]) {
-    let full: Vec<&Vec<(Duration, Duration)>> =
-        runs.iter().filter(|r| r.len() == names.len()).collect();
+fn print_stages(label: &str, names: &[&str], runs: &[Vec<[Duration; 3]>]) {
+    let full: Vec<&Vec<[Duration; 3]>> = runs.iter().filter(|r| r.len() == names.len()).collect();
     if full.is_empty() {
         println!("  {label}: no stages recorded");
         return;
@@ -327,23 +332,25 @@ fn print_stages(label: &str, names: &[&str], runs: &[Vec<(Duration, Duration)>])
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let mut mid: Vec<Duration> = full.iter().map(|r| r[i].0).collect();
-            let mut last: Vec<Duration> = full.iter().map(|r| r[i].1).collect();
-            format!("{name} {}/{}", ms(median(&mut mid)), ms(median(&mut last)))
+            let at = |which: usize| {
+                let mut over_runs: Vec<Duration> = full.iter().map(|r| r[i][which]).collect();
+                ms(median(&mut over_runs))
+            };
+            format!("{name} {}/{}/{}", at(0), at(1), at(2))
         })
         .collect();
     println!(
-        "  {label} stages (ms, median pod/last pod): {}",
+        "  {label} stages (ms, first/median/last pod): {}",
         parts.join(", ")
     );
 }
 
 /// One run: how long until all pods ran, the CPU the pair used meanwhile (when the bench
-/// started it), and with `--stages` the median pod's and the last pod's time of each stage.
+/// started it), and with `--stages` the first, the median and the last pod's time of each stage.
 struct Run {
     took: Duration,
     cpu: Option<Vec<Duration>>,
-    stages: Vec<(Duration, Duration)>,
+    stages: Vec<[Duration; 3]>,
 }
 
 /// Starts `vkube sim` with room for `largest` pods twice over and a vkube wired to it (on

@@ -32,6 +32,64 @@ fn wait_physical_pod(physical: &Server, name: &str, jsonpath: &str, want: &str, 
     });
 }
 
+/// Whether the token Secrets of physical namespace `ns` are in step with its pods: each pod's
+/// token is in the Secret it mounts it from, and each token Secret holds some pod's token (no
+/// orphans). What is out of step, if anything.
+fn tokens_out_of_step(physical: &Server, ns: &str) -> Option<String> {
+    let all: serde_json::Value = serde_json::from_str(&physical.kubectl_ok(&[
+        "get",
+        "pods,secrets",
+        "-n",
+        ns,
+        "-l",
+        "vkube.io/managed-by",
+        "-o",
+        "json",
+    ]))
+    .expect("list JSON");
+    let items = all["items"].as_array().cloned().unwrap_or_default();
+    let (pods, secrets): (Vec<_>, Vec<_>) = items.iter().partition(|o| o["kind"] == "Pod");
+    let mut live_keys = Vec::new();
+    for p in &pods {
+        let name = p["metadata"]["name"].as_str().unwrap_or_default();
+        let mounted = p["spec"]["volumes"].as_array().and_then(|vols| {
+            vols.iter().find_map(|vol| {
+                let s = &vol["secret"];
+                let key = s["items"]
+                    .as_array()?
+                    .iter()
+                    .find(|i| i["path"] == "token")?;
+                Some((s["secretName"].as_str()?, key["key"].as_str()?))
+            })
+        });
+        let Some((secret, key)) = mounted else {
+            return Some(format!("pod {name} mounts no token"));
+        };
+        let held = secrets
+            .iter()
+            .any(|s| s["metadata"]["name"] == secret && s["data"][key].is_string());
+        if !held {
+            return Some(format!("pod {name}: {secret} lacks {key}"));
+        }
+        live_keys.push(key.to_string());
+    }
+    secrets
+        .iter()
+        .filter(|s| s["metadata"]["labels"]["vkube.io/kind"] == "service-account-token")
+        .find(|s| {
+            let data = s["data"].as_object();
+            !live_keys
+                .iter()
+                .any(|k| data.is_some_and(|d| d.contains_key(k)))
+        })
+        .map(|s| {
+            format!(
+                "token Secret {} holds no live pod's token",
+                s["metadata"]["name"]
+            )
+        })
+}
+
 fn lines(s: &str) -> Vec<String> {
     s.lines()
         .map(str::to_string)
@@ -156,7 +214,7 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
     ]);
     let mounted = physical.kubectl_ok(&[
         "get", "pod", "-n", "tenant-a", &ppod, "-o",
-        "jsonpath={.spec.volumes[?(@.secret)].secret.secretName} {.spec.containers[0].volumeMounts[?(@.mountPath==\"/var/run/secrets/kubernetes.io/serviceaccount\")].name} {.spec.automountServiceAccountToken}",
+        "jsonpath={.spec.volumes[?(@.secret)].secret.secretName} {.spec.containers[0].volumeMounts[?(@.mountPath==\"/var/run/secrets/kubernetes.io/serviceaccount\")].name} {.spec.automountServiceAccountToken} {.spec.volumes[?(@.secret)].secret.items[?(@.path==\"token\")].key}",
     ]);
     let f: Vec<&str> = mounted.split(' ').collect();
     assert!(
@@ -165,24 +223,24 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
             && f[2] == "false",
         "{mounted}"
     );
-    let token = physical.kubectl_ok(&[
-        "get",
-        "secret",
-        "-n",
-        "tenant-a",
-        f[0],
-        "-o",
-        "jsonpath={.data.token}",
-    ]);
+    // One Secret holds the tokens of the pods created together, each under its own key.
+    let secret: serde_json::Value = serde_json::from_str(
+        &physical.kubectl_ok(&["get", "secret", "-n", "tenant-a", f[0], "-o", "json"]),
+    )
+    .expect("secret JSON");
+    assert!(f[3].starts_with("token-"), "{mounted}");
     let token = {
         use base64::Engine;
+        let data = secret["data"][f[3]].as_str().unwrap_or_default();
         String::from_utf8(
             base64::engine::general_purpose::STANDARD
-                .decode(token.trim())
+                .decode(data)
                 .expect("base64"),
         )
         .expect("utf8")
     };
+    // Every pod's token is where its pod mounts it from.
+    assert_eq!(tokens_out_of_step(&physical, "tenant-a"), None);
     let out = v.token_review(&token);
     assert_eq!(out["status"]["authenticated"], true, "{out}");
     assert_eq!(
@@ -1087,7 +1145,8 @@ fn the_physical_namespace_converges_after_vkube_restarts_mid_sync() {
                     .map(|r| format!("{}-x-default-x-vk1", r.split(' ').next().unwrap_or("")))
                     .collect();
                 expected.sort();
-                (physical_pods() == expected).then_some(())
+                (physical_pods() == expected && tokens_out_of_step(&physical, "vkube").is_none())
+                    .then_some(())
             },
         );
     };
@@ -1295,6 +1354,13 @@ fn pod_phases_only_move_forward_while_many_pods_start() {
             "{pod} went back from Running: {seen:?}"
         );
     }
+    // The pods created together share token Secrets: each pod's token is where it mounts it
+    // from, and no Secret is left without a live pod's token.
+    wait_for(Duration::from_secs(30), "the token Secrets in step", || {
+        tokens_out_of_step(&physical, "vkube")
+            .is_none()
+            .then_some(())
+    });
     // However many pods started at once, vkube reached the physical API server over one
     // connection (HTTP/2: every request and watch on it), not one per request in flight.
     let connections = established_to(physical.port);

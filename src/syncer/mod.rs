@@ -83,9 +83,14 @@ const UNHEALTHY_AFTER: u32 = 3;
 const POD_TOKEN_SECONDS: i64 = 3600;
 /// A pod's token is replaced when less than this much of its life is left.
 const POD_TOKEN_REFRESH_BEFORE: i64 = 720;
-/// Annotation on a token Secret: the virtual pod it serves (namespace/name).
-const ANN_TOKEN_FOR: &str = "vkube.io/token-for-pod";
-/// Annotation on a token Secret: when its token expires (Unix seconds).
+/// Annotation on a token Secret: the virtual namespace whose pods' tokens it holds (a
+/// Secret holds the tokens of the pods created together, [`translate::token_key`] each).
+const ANN_TOKEN_FOR: &str = "vkube.io/pod-tokens-for";
+/// The most pods whose tokens one Secret holds (the create lane writes one Secret for the
+/// pods of a namespace it creates at once).
+const TOKENS_PER_SECRET: usize = 64;
+/// Annotation on a token Secret: when its tokens expire (Unix seconds; they are minted
+/// together).
 const ANN_TOKEN_EXPIRES: &str = "vkube.io/token-expires";
 
 /// A physical cluster from the config, checked.
@@ -1046,11 +1051,13 @@ fn hand_over_bound(
 type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
 
 /// Creates the physical pods of newly bound virtual pods as they are bound (up to
-/// [`LANE_CALLS`] at once), instead of at the next pass: a pass waits for all its writes, so
-/// a pod bound meanwhile waited for that pass and the next. Only pods whose physical pod is
-/// absent, whose referenced ConfigMaps and Secrets are in step physically and that use no
-/// claims; the token Secret is minted beside the pod. Whatever it leaves (or fails at) the
-/// passes do. Nothing runs before the first pass has published the target.
+/// [`LANE_CALLS`] batches at once), instead of at the next pass: a pass waits for all its
+/// writes, so a pod bound meanwhile waited for that pass and the next. A batch is the pods
+/// handed over since the last one was taken (up to [`TOKENS_PER_SECRET`]): one token Secret
+/// per namespace holds the tokens of the batch's pods there, written beside them. Only pods
+/// whose physical pod is absent, whose referenced ConfigMaps and Secrets are in step
+/// physically and that use no claims. Whatever it leaves (or fails at) the passes do.
+/// Nothing runs before the first pass has published the target.
 struct CreateLane {
     app: Arc<ApiState>,
     api: Arc<PhysicalApi>,
@@ -1069,15 +1076,20 @@ impl CreateLane {
                 |mut rx| async move { rx.recv().await.map(|v| (v, rx)) },
             );
         let this = &self;
-        let work = pods.for_each_concurrent(LANE_CALLS, |v| async move {
-            if let Err(e) = this.create(&v).await {
-                tracing::debug!(error = %e, "physical pod not created at once; a pass retries");
-            }
-            this.in_flight
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(meta(&v, "uid"));
-        });
+        let work = pods
+            .ready_chunks(TOKENS_PER_SECRET)
+            .for_each_concurrent(LANE_CALLS, |batch| async move {
+                if let Err(e) = this.create(&batch).await {
+                    tracing::debug!(error = %e, "physical pods not created at once; a pass retries");
+                }
+                let mut writing = this
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for v in &batch {
+                    writing.remove(meta(v, "uid"));
+                }
+            });
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = work => {}
@@ -1099,15 +1111,12 @@ impl CreateLane {
         Ok(made)
     }
 
-    async fn create(&self, handed: &Value) -> Result<(), SyncError> {
-        let Some(target) = self.target.borrow().clone() else {
-            return Ok(());
-        };
-        let id = &target.vcluster_id;
+    /// The pod handed over as it is now, when the lane can create it: still the same one,
+    /// live and bound here, with no physical pod and what it references in step physically.
+    fn ready(&self, target: &Target, handed: &Value) -> Result<Option<Arc<Value>>, SyncError> {
         let (ns, name) = (meta(handed, "namespace"), meta(handed, "name"));
-        // The pod as it is now: still the same one, live and bound here.
         let Some(v) = self.app.store.get("pods", ns, name) else {
-            return Ok(());
+            return Ok(None);
         };
         let v = v.parsed();
         if meta(&v, "uid") != meta(handed, "uid")
@@ -1115,53 +1124,90 @@ impl CreateLane {
             || terminal(&v)
             || v.pointer("/spec/nodeName").and_then(Value::as_str) != Some(self.node.as_str())
         {
-            return Ok(());
+            return Ok(None);
         }
-        let pname = translate::physical_name(name, ns, id);
+        let pname = translate::physical_name(name, ns, &target.vcluster_id);
         if !matches!(self.cached("pods", &pname), Some(None)) {
-            return Ok(()); // There is one (or the cache cannot tell): the passes decide.
+            return Ok(None); // There is one (or the cache cannot tell): the passes decide.
         }
         for (kind, rname) in translate::referenced_objects(&v) {
             if kind == RefKind::PersistentVolumeClaim {
-                return Ok(());
+                return Ok(None);
             }
-            let Some(desired) = physical_copy(&self.app, &target, kind, ns, &rname, &self.node)?
+            let Some(desired) = physical_copy(&self.app, target, kind, ns, &rname, &self.node)?
             else {
-                return Ok(());
+                return Ok(None);
             };
             match self.cached(kind.resource(), meta(&desired, "name")) {
                 Some(Some(cur)) if !content_differs(&cur, &desired) => {}
-                _ => return Ok(()),
+                _ => return Ok(None),
             }
         }
-        let secret = if translate::has_token_volume(&v) {
-            let sname = token_secret_name(&v, id);
-            if !matches!(self.cached("secrets", &sname), Some(None)) {
-                return Ok(());
-            }
-            let now = jiff::Timestamp::now().as_second();
-            let secret = mint_token_secret(&self.app, &target, &v, &sname, now)
-                .map_err(|e| SyncError::Virtual(e.to_string()))?;
-            Some((sname, secret))
-        } else {
-            None
+        Ok(Some(v))
+    }
+
+    async fn create(&self, batch: &[Arc<Value>]) -> Result<(), SyncError> {
+        let Some(target) = self.target.borrow().clone() else {
+            return Ok(());
         };
-        let ppod = translate::translate_pod(&v, &target, secret.as_ref().map(|(n, _)| n.as_str()))
-            .map(translate::for_create)
-            .map_err(|e| SyncError::Translate(e, self.node.clone()))?;
-        // The Secret beside the pod (a kubelet waits for a Secret it must mount).
-        let (secret_done, pod_done) = futures::join!(
-            async {
-                match &secret {
-                    Some((_, s)) => self.create_cached("secrets", s).await.map(drop),
-                    None => Ok(()),
+        let mut plain = Vec::new();
+        // Per namespace, the pods mounting a token.
+        let mut tokened: HashMap<String, Vec<Arc<Value>>> = HashMap::new();
+        for handed in batch {
+            if let Some(v) = self.ready(&target, handed)? {
+                if translate::has_token_volume(&v) {
+                    tokened
+                        .entry(meta(&v, "namespace").to_string())
+                        .or_default()
+                        .push(v);
+                } else {
+                    plain.push(v);
                 }
-            },
-            self.create_cached("pods", &ppod)
-        );
-        secret_done?;
-        if pod_done? {
-            tracing::debug!(pod = %format!("{ns}/{name}"), physical = %pname, cluster = %self.node, "created physical pod");
+            }
+        }
+        let mut pods: Vec<(Arc<Value>, Option<String>)> =
+            plain.into_iter().map(|v| (v, None)).collect();
+        let mut secrets = Vec::new();
+        let now = jiff::Timestamp::now().as_second();
+        for (ns, vs) in tokened {
+            // Named after a pod of the batch; one taken already is left to the passes.
+            let Some(sname) = vs
+                .iter()
+                .map(|v| token_secret_name(v, &target.vcluster_id))
+                .find(|n| matches!(self.cached("secrets", n), Some(None)))
+            else {
+                continue;
+            };
+            let mut tokens = Vec::with_capacity(vs.len());
+            for v in vs {
+                let token =
+                    mint_token(&self.app, &v).map_err(|e| SyncError::Virtual(e.to_string()))?;
+                tokens.push((meta(&v, "uid").to_string(), token));
+                pods.push((v, Some(sname.clone())));
+            }
+            secrets.push(token_secret(&self.app, &target, &sname, &ns, &tokens, now));
+        }
+        let mut ppods = Vec::with_capacity(pods.len());
+        for (v, secret) in &pods {
+            let ppod = translate::translate_pod(v, &target, secret.as_deref())
+                .map(translate::for_create)
+                .map_err(|e| SyncError::Translate(e, self.node.clone()))?;
+            ppods.push(ppod);
+        }
+        // The Secrets beside the pods (a kubelet waits for a Secret it must mount).
+        let secrets_done =
+            futures::future::join_all(secrets.iter().map(|s| self.create_cached("secrets", s)));
+        let pods_done =
+            futures::future::join_all(ppods.iter().map(|p| self.create_cached("pods", p)));
+        let (secrets_done, pods_done) = futures::join!(secrets_done, pods_done);
+        for done in secrets_done {
+            done?;
+        }
+        for ((v, _), done) in pods.iter().zip(pods_done) {
+            if done? {
+                let (ns, name) = (meta(v, "namespace"), meta(v, "name"));
+                tracing::debug!(pod = %format!("{ns}/{name}"), cluster = %self.node, "created physical pod");
+            }
         }
         Ok(())
     }
@@ -1491,7 +1537,8 @@ impl Syncer {
         let this: &Syncer = self;
         let mut work: Vec<BoxFuture<'_, Result<(), SyncError>>> = Vec::new();
         let in_flight = this.lane_writing();
-        let token_secrets = this.sync_token_secrets(&vpods, psecrets, &in_flight, &mut work);
+        let token_secrets =
+            this.sync_token_secrets(&vpods, &by_uid, psecrets, &in_flight, &mut work);
         // The physical pods some live virtual pod owns; the others are strays.
         let mut kept: HashSet<&str> = HashSet::new();
         for v in &vpods {
@@ -2228,13 +2275,18 @@ impl Syncer {
         }
     }
 
-    /// The Secrets holding the ServiceAccount token (minted by TokenRequest, bound to the
-    /// pod, refreshed before it expires), the cluster CA and the namespace of every live pod
-    /// that mounts a token (except those the create lane is writing); the others among
-    /// `secrets` (the physical ones) are deleted. Returns pod uid → Secret name.
+    /// The Secrets holding the ServiceAccount tokens (minted by TokenRequest, bound to the
+    /// pod, refreshed before they expire), the cluster CA and the namespace of the live pods
+    /// that mount a token. A pod's Secret is the one its physical pod mounts (the create lane
+    /// writes one for the pods it creates together), else one of its own for the pass to
+    /// create the pod with. A Secret missing a token or near expiry is written again with
+    /// fresh tokens for every live pod it holds one of (except while the create lane is
+    /// writing one of its pods); Secrets holding no live pod's token are deleted. Returns
+    /// pod uid → Secret name.
     fn sync_token_secrets<'s>(
         &'s self,
         vpods: &[Arc<Value>],
+        physical: &HashMap<&str, &Value>,
         secrets: Vec<Arc<Value>>,
         in_flight: &HashSet<String>,
         work: &mut Vec<BoxFuture<'s, Result<(), SyncError>>>,
@@ -2249,39 +2301,66 @@ impl Syncer {
             })
             .map(|s| (meta(&s, "name").to_string(), s))
             .collect();
+        let live: HashMap<&str, &Value> = vpods
+            .iter()
+            .filter(|v| !deleting(v) && !terminal(v) && translate::has_token_volume(v))
+            .map(|v| (meta(v, "uid"), &**v))
+            .collect();
         let now = jiff::Timestamp::now().as_second();
+        // Secret name → the live pods that mount (or are to mount) their token from it.
+        let mut wanted: HashMap<String, Vec<&str>> = HashMap::new();
         let mut out = HashMap::new();
-        for v in vpods.iter().filter(|v| !deleting(v) && !terminal(v)) {
-            if !translate::has_token_volume(v) {
+        for (&uid, v) in &live {
+            if in_flight.contains(uid) {
                 continue;
             }
-            let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
-            let pname = token_secret_name(v, id);
-            let current = existing.get(&pname);
+            let sname = match physical.get(uid) {
+                Some(p) => match translate::token_secret_of(p, uid) {
+                    Some(s) => s.to_string(),
+                    None => continue, // Mounts none (made before it had a token): left be.
+                },
+                None => token_secret_name(v, id),
+            };
+            wanted.entry(sname.clone()).or_default().push(uid);
+            out.insert(uid.to_string(), sname);
+        }
+        for (sname, uids) in wanted {
+            let current = existing.get(&sname);
+            let held: HashSet<&str> = current
+                .map(|s| token_holders(s).collect())
+                .unwrap_or_default();
             let expires = current
                 .and_then(|s| s.pointer("/metadata/annotations"))
                 .and_then(|a| a.get(ANN_TOKEN_EXPIRES))
                 .and_then(Value::as_str)
                 .and_then(|e| e.parse::<i64>().ok())
                 .unwrap_or(0);
-            let same_pod = current.is_some_and(|s| {
-                s.pointer("/metadata/annotations")
-                    .and_then(|a| a.get(translate::ANN_UID))
-                    .and_then(Value::as_str)
-                    == Some(uid)
-            });
-            out.insert(uid.to_string(), pname.clone());
-            if (same_pod && expires - now > POD_TOKEN_REFRESH_BEFORE) || in_flight.contains(uid) {
+            if expires - now > POD_TOKEN_REFRESH_BEFORE && uids.iter().all(|u| held.contains(u)) {
                 continue;
             }
-            let mut secret = match mint_token_secret(&self.app, &self.target, v, &pname, now) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "cannot mint the pod's token; the pod waits");
-                    out.remove(uid);
-                    continue;
+            if held.iter().any(|u| in_flight.contains(*u)) {
+                continue; // The create lane is writing a pod of it: the next pass sees to it.
+            }
+            // Fresh tokens for the pods it is wanted for and the live ones it holds.
+            let mut members: Vec<&str> = uids.clone();
+            members.extend(
+                held.iter()
+                    .filter(|u| live.contains_key(*u) && !uids.contains(u)),
+            );
+            let mut tokens = Vec::with_capacity(members.len());
+            for uid in members {
+                let v = live[uid];
+                match mint_token(&self.app, v) {
+                    Ok(t) => tokens.push((uid.to_string(), t)),
+                    Err(e) => {
+                        let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
+                        tracing::warn!(pod = %pod, error = %e, "cannot mint the pod's token; the pod waits");
+                        out.remove(uid);
+                    }
                 }
-            };
+            }
+            let ns = meta(live[uids[0]], "namespace");
+            let mut secret = token_secret(&self.app, &self.target, &sname, ns, &tokens, now);
             let api = &self.api;
             match current {
                 None => work.push(Box::pin(async move {
@@ -2293,14 +2372,13 @@ impl Syncer {
                         .cloned()
                         .unwrap_or(Value::Null);
                     work.push(Box::pin(async move {
-                        api.replace("secrets", &pname, &secret).await.map(|_| ())
+                        api.replace("secrets", &sname, &secret).await.map(|_| ())
                     }));
                 }
             }
         }
-        let live: HashSet<&String> = out.values().collect();
         for (name, s) in existing {
-            if !live.contains(&name) {
+            if !token_holders(&s).any(|u| live.contains_key(u)) {
                 let uid = meta(&s, "uid").to_string();
                 let api = &self.api;
                 work.push(Box::pin(async move {
@@ -2312,23 +2390,16 @@ impl Syncer {
     }
 }
 
-/// The physical name of the Secret holding a virtual pod's ServiceAccount token.
+/// The physical name of a token Secret first written for virtual pod `v` (it may hold other
+/// pods' tokens too).
 fn token_secret_name(v: &Value, id: &str) -> String {
     let (ns, name) = (meta(v, "namespace"), meta(v, "name"));
     translate::physical_name(&format!("{name}-token"), ns, id)
 }
 
-/// The physical Secret `pname` for virtual pod `v`: a token minted now by TokenRequest for
-/// the pod's ServiceAccount, bound to the pod, plus the cluster CA and the namespace.
-fn mint_token_secret(
-    app: &ApiState,
-    target: &Target,
-    v: &Value,
-    pname: &str,
-    now: i64,
-) -> Result<Value, crate::api::error::ApiError> {
+/// A token minted now by TokenRequest for virtual pod `v`'s ServiceAccount, bound to the pod.
+fn mint_token(app: &ApiState, v: &Value) -> Result<String, crate::api::error::ApiError> {
     let (ns, name, uid) = (meta(v, "namespace"), meta(v, "name"), meta(v, "uid"));
-    let id = &target.vcluster_id;
     let sa = v
         .pointer("/spec/serviceAccountName")
         .and_then(Value::as_str)
@@ -2338,26 +2409,55 @@ fn mint_token_secret(
     let minted = app
         .service_account_tokens
         .token_request(&app.store, ns, sa, &request)?;
-    let token = minted
+    Ok(minted
         .pointer("/status/token")
         .and_then(Value::as_str)
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_string())
+}
+
+/// The physical Secret `pname` holding the tokens of virtual namespace `ns`'s pods `tokens`
+/// (virtual pod uid, token; minted at `now`), each under [`translate::token_key`], plus the
+/// cluster CA and the namespace.
+fn token_secret(
+    app: &ApiState,
+    target: &Target,
+    pname: &str,
+    ns: &str,
+    tokens: &[(String, String)],
+    now: i64,
+) -> Value {
     use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let b64 = |s: &str| Value::from(base64::engine::general_purpose::STANDARD.encode(s));
+    let id = &target.vcluster_id;
     let mut labels = translate::managed_labels(ns, id);
     labels.insert("vkube.io/kind".into(), json!("service-account-token"));
-    Ok(json!({
+    let mut data = serde_json::Map::new();
+    data.insert("ca.crt".into(), b64(&app.ca_pem));
+    data.insert("namespace".into(), b64(ns));
+    for (uid, token) in tokens {
+        data.insert(translate::token_key(uid), b64(token));
+    }
+    json!({
         "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {
             "name": pname, "namespace": target.namespace, "labels": labels,
             "annotations": {
-                translate::ANN_NAME: name, translate::ANN_NAMESPACE: ns, translate::ANN_UID: uid,
-                translate::ANN_VCLUSTER: id, ANN_TOKEN_FOR: format!("{ns}/{name}"),
+                translate::ANN_NAMESPACE: ns, translate::ANN_VCLUSTER: id, ANN_TOKEN_FOR: ns,
                 ANN_TOKEN_EXPIRES: (now + POD_TOKEN_SECONDS).to_string(),
             },
         },
-        "data": {"token": b64(token), "ca.crt": b64(&app.ca_pem), "namespace": b64(ns)},
-    }))
+        "data": data,
+    })
+}
+
+/// The virtual pod uids whose tokens physical token Secret `s` holds.
+fn token_holders(s: &Value) -> impl Iterator<Item = &str> {
+    s.get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|d| d.keys())
+        .filter_map(|k| k.strip_prefix(translate::TOKEN_KEY_PREFIX))
 }
 
 /// Copies the status and node of physical pod `p` onto virtual pod `v` in one write (the pod

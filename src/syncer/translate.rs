@@ -41,8 +41,8 @@
 //!     the same references, so the syncer copies only what pods use;
 //!   - the service-account token volume (a projected volume with a
 //!     `serviceAccountToken` source, which is what SA admission injects as
-//!     `kube-api-access-*`) reads the physical Secret `token_secret` (keys
-//!     `token`, `ca.crt`, `namespace`) under the same volume name. When all its
+//!     `kube-api-access-*`) reads the physical Secret `token_secret` (the pod's
+//!     token under [`token_key`], `ca.crt`, `namespace`) under the same volume name. When all its
 //!     sources are token/`kube-root-ca.crt`/`metadata.namespace` sources it becomes
 //!     a `secret` volume; otherwise only those sources become secret sources.
 //!     Without a token Secret the volume and its volumeMounts are removed;
@@ -372,7 +372,7 @@ fn visit_refs(spec: &mut Value, f: &mut dyn FnMut(RefKind, &mut Value)) {
             .pointer_mut("/projected/sources")
             .and_then(Value::as_array_mut);
         for src in sources.into_iter().flatten() {
-            if !token || token_source_items(src).is_none() {
+            if !token || token_source_items(src, "").is_none() {
                 apply(src, PROJECTED_REFS);
             }
         }
@@ -406,9 +406,47 @@ pub fn referenced_objects(vpod: &Value) -> Vec<(RefKind, String)> {
     out
 }
 
-/// The secret items replacing one source of the token volume, or `None` when
-/// the source is not part of what SA admission injects.
-fn token_source_items(src: &Value) -> Option<Vec<Value>> {
+/// The key of a pod's token in the token Secret holding it (one Secret holds the tokens of
+/// several pods of a namespace): `token-<virtual pod uid>`.
+pub fn token_key(uid: &str) -> String {
+    format!("{TOKEN_KEY_PREFIX}{uid}")
+}
+
+/// What a token Secret's keys holding pods' tokens start with ([`token_key`]).
+pub const TOKEN_KEY_PREFIX: &str = "token-";
+
+/// The token Secret physical pod `ppod` mounts its token from, the one written for virtual
+/// pod `uid` (a secret volume or projected secret source with item key [`token_key`]).
+pub fn token_secret_of<'a>(ppod: &'a Value, uid: &str) -> Option<&'a str> {
+    let key = token_key(uid);
+    let holds = |s: &Value| {
+        s.get("items")
+            .and_then(Value::as_array)
+            .is_some_and(|items| {
+                items
+                    .iter()
+                    .any(|i| i.get("key").and_then(Value::as_str) == Some(&key))
+            })
+    };
+    let vols = ppod.pointer("/spec/volumes").and_then(Value::as_array)?;
+    vols.iter().find_map(|vol| {
+        if let Some(s) = vol.get("secret").filter(|s| holds(s)) {
+            return s.get("secretName").and_then(Value::as_str);
+        }
+        let sources = vol
+            .pointer("/projected/sources")
+            .and_then(Value::as_array)?;
+        sources
+            .iter()
+            .filter_map(|src| src.get("secret"))
+            .find(|s| holds(s))
+            .and_then(|s| s.get("name").and_then(Value::as_str))
+    })
+}
+
+/// The secret items replacing one source of the token volume (the token read from key
+/// `token_key`), or `None` when the source is not part of what SA admission injects.
+fn token_source_items(src: &Value, token_key: &str) -> Option<Vec<Value>> {
     let item = |key: &str, it: &Value, default_path: &str| {
         let mut m = Map::new();
         m.insert("key".into(), key.into());
@@ -424,7 +462,7 @@ fn token_source_items(src: &Value) -> Option<Vec<Value>> {
         Value::Object(m)
     };
     if let Some(t) = src.get("serviceAccountToken") {
-        return Some(vec![item("token", t, "token")]);
+        return Some(vec![item(token_key, t, "token")]);
     }
     if let Some(cm) = src.get("configMap") {
         if cm.get("name").and_then(Value::as_str) != Some("kube-root-ca.crt") {
@@ -451,7 +489,7 @@ fn token_source_items(src: &Value) -> Option<Vec<Value>> {
         .collect()
 }
 
-fn translate_token_volume(vol: &Value, secret: &str) -> Value {
+fn translate_token_volume(vol: &Value, secret: &str, token_key: &str) -> Value {
     let mut out = Map::new();
     out.insert(
         "name".into(),
@@ -462,7 +500,10 @@ fn translate_token_volume(vol: &Value, secret: &str) -> Value {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let per_source: Vec<Option<Vec<Value>>> = sources.iter().map(token_source_items).collect();
+    let per_source: Vec<Option<Vec<Value>>> = sources
+        .iter()
+        .map(|src| token_source_items(src, token_key))
+        .collect();
     if per_source.iter().all(Option::is_some) {
         let items: Vec<Value> = per_source.into_iter().flatten().flatten().collect();
         let mut s = json!({ "secretName": secret, "items": items });
@@ -580,7 +621,7 @@ fn translate_pod_spec(
             }
             match token_secret {
                 Some(secret) => {
-                    *vol = translate_token_volume(vol, secret);
+                    *vol = translate_token_volume(vol, secret, &token_key(id.uid));
                     true
                 }
                 None => {
@@ -1277,7 +1318,7 @@ mod tests {
             list.iter().map(|m| m["name"].clone()).collect()
         };
         let pp = pod(Some("tok"));
-        let items = json!([{"key": "token", "path": "token"}, {"key": "ca.crt", "path": "ca.crt"},
+        let items = json!([{"key": "token-u-1", "path": "token"}, {"key": "ca.crt", "path": "ca.crt"},
                            {"key": "namespace", "path": "namespace"}]);
         let secret = json!({"secretName": "tok", "items": items, "defaultMode": 420});
         assert_eq!(
@@ -1285,6 +1326,9 @@ mod tests {
             json!({"name": "kube-api-access-abcde", "secret": secret})
         );
         assert_eq!(mounts(&pp, "containers"), ["kube-api-access-abcde", "cfg"]);
+        // The Secret holding a pod's token is found from the physical pod (by its key).
+        assert_eq!(token_secret_of(&pp, "u-1"), Some("tok"));
+        assert_eq!(token_secret_of(&pp, "u-2"), None);
 
         let pp = pod(None);
         let vols = pp["spec"]["volumes"].as_array().expect("volumes");
@@ -1300,10 +1344,10 @@ mod tests {
             {"serviceAccountToken": {"audience": "vault", "path": "vault-token"}},
             {"configMap": {"name": "other"}}]}}]);
         let pp = translate_pod(&mixed, &target(), Some("tok")).expect("translate");
-        let token =
-            json!({"secret": {"name": "tok", "items": [{"key": "token", "path": "vault-token"}]}});
+        let token = json!({"secret": {"name": "tok", "items": [{"key": "token-u-1", "path": "vault-token"}]}});
         let sources = json!([token, {"configMap": {"name": p("other")}}]);
         assert_eq!(pp["spec"]["volumes"][0]["projected"]["sources"], sources);
+        assert_eq!(token_secret_of(&pp, "u-1"), Some("tok"));
         assert!(referenced_objects(&mixed).contains(&(RefKind::ConfigMap, "other".into())));
         assert!(
             !referenced_objects(&vpod())
