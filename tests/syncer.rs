@@ -32,9 +32,9 @@ fn wait_physical_pod(physical: &Server, name: &str, jsonpath: &str, want: &str, 
     });
 }
 
-/// Whether the token Secrets of physical namespace `ns` are in step with its pods: each pod's
-/// token is in the Secret it mounts it from, and each token Secret holds some pod's token (no
-/// orphans). What is out of step, if anything.
+/// Whether the token Secrets of physical namespace `ns` are in step with its pods: each pod
+/// mounts its own token from a Secret holding it, and each token Secret holds some pod's
+/// token (no orphans). What is out of step, if anything.
 fn tokens_out_of_step(physical: &Server, ns: &str) -> Option<String> {
     let all: serde_json::Value = serde_json::from_str(&physical.kubectl_ok(&[
         "get",
@@ -65,6 +65,14 @@ fn tokens_out_of_step(physical: &Server, ns: &str) -> Option<String> {
         let Some((secret, key)) = mounted else {
             return Some(format!("pod {name} mounts no token"));
         };
+        // Its own token: the key names the virtual pod it was made for.
+        let Some(uid) = p["metadata"]["annotations"]["vkube.io/uid"].as_str() else {
+            return Some(format!("pod {name} names no virtual pod"));
+        };
+        let own = format!("token-{uid}");
+        if key != own {
+            return Some(format!("pod {name} mounts {key}, not {own}"));
+        }
         let held = secrets
             .iter()
             .any(|s| s["metadata"]["name"] == secret && s["data"][key].is_string());
