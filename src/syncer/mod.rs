@@ -2277,12 +2277,8 @@ impl Syncer {
 
     /// The Secrets holding the ServiceAccount tokens (minted by TokenRequest, bound to the
     /// pod, refreshed before they expire), the cluster CA and the namespace of the live pods
-    /// that mount a token. A pod's Secret is the one its physical pod mounts (the create lane
-    /// writes one for the pods it creates together), else one of its own for the pass to
-    /// create the pod with. A Secret missing a token or near expiry is written again with
-    /// fresh tokens for every live pod it holds one of (except while the create lane is
-    /// writing one of its pods); Secrets holding no live pod's token are deleted. Returns
-    /// pod uid → Secret name.
+    /// that mount a token, as [`plan_token_secrets`] plans them (a pod whose token cannot be
+    /// minted gets none, and waits). Returns pod uid → Secret name.
     fn sync_token_secrets<'s>(
         &'s self,
         vpods: &[Arc<Value>],
@@ -2307,62 +2303,26 @@ impl Syncer {
             .map(|v| (meta(v, "uid"), &**v))
             .collect();
         let now = jiff::Timestamp::now().as_second();
-        // Secret name → the live pods that mount (or are to mount) their token from it.
-        let mut wanted: HashMap<String, Vec<&str>> = HashMap::new();
-        let mut out = HashMap::new();
-        for (&uid, v) in &live {
-            if in_flight.contains(uid) {
-                continue;
-            }
-            let sname = match physical.get(uid) {
-                Some(p) => match translate::token_secret_of(p, uid) {
-                    Some(s) => s.to_string(),
-                    None => continue, // Mounts none (made before it had a token): left be.
-                },
-                None => token_secret_name(v, id),
-            };
-            wanted.entry(sname.clone()).or_default().push(uid);
-            out.insert(uid.to_string(), sname);
-        }
-        for (sname, uids) in wanted {
-            let current = existing.get(&sname);
-            let held: HashSet<&str> = current
-                .map(|s| token_holders(s).collect())
-                .unwrap_or_default();
-            let expires = current
-                .and_then(|s| s.pointer("/metadata/annotations"))
-                .and_then(|a| a.get(ANN_TOKEN_EXPIRES))
-                .and_then(Value::as_str)
-                .and_then(|e| e.parse::<i64>().ok())
-                .unwrap_or(0);
-            if expires - now > POD_TOKEN_REFRESH_BEFORE && uids.iter().all(|u| held.contains(u)) {
-                continue;
-            }
-            if held.iter().any(|u| in_flight.contains(*u)) {
-                continue; // The create lane is writing a pod of it: the next pass sees to it.
-            }
-            // Fresh tokens for the pods it is wanted for and the live ones it holds.
-            let mut members: Vec<&str> = uids.clone();
-            members.extend(
-                held.iter()
-                    .filter(|u| live.contains_key(*u) && !uids.contains(u)),
-            );
-            let mut tokens = Vec::with_capacity(members.len());
-            for uid in members {
+        let plan = plan_token_secrets(&live, physical, &existing, in_flight, id, now);
+        let mut out = plan.secret_of;
+        for write in plan.writes {
+            let mut tokens = Vec::with_capacity(write.pods.len());
+            for uid in &write.pods {
                 let v = live[uid];
                 match mint_token(&self.app, v) {
                     Ok(t) => tokens.push((uid.to_string(), t)),
                     Err(e) => {
                         let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
                         tracing::warn!(pod = %pod, error = %e, "cannot mint the pod's token; the pod waits");
-                        out.remove(uid);
+                        out.remove(*uid);
                     }
                 }
             }
-            let ns = meta(live[uids[0]], "namespace");
+            let ns = meta(live[write.pods[0]], "namespace");
+            let sname = write.name;
             let mut secret = token_secret(&self.app, &self.target, &sname, ns, &tokens, now);
             let api = &self.api;
-            match current {
+            match write.current {
                 None => work.push(Box::pin(async move {
                     api.create_if_absent("secrets", &secret).await.map(drop)
                 })),
@@ -2377,14 +2337,11 @@ impl Syncer {
                 }
             }
         }
-        for (name, s) in existing {
-            if !token_holders(&s).any(|u| live.contains_key(u)) {
-                let uid = meta(&s, "uid").to_string();
-                let api = &self.api;
-                work.push(Box::pin(async move {
-                    api.delete("secrets", &name, &uid, None).await
-                }));
-            }
+        for (name, uid) in plan.deletes {
+            let api = &self.api;
+            work.push(Box::pin(async move {
+                api.delete("secrets", &name, &uid, None).await
+            }));
         }
         out
     }
@@ -2449,6 +2406,100 @@ fn token_secret(
         },
         "data": data,
     })
+}
+
+/// What a pass does about token Secrets ([`plan_token_secrets`]).
+#[derive(Debug, Default)]
+struct TokenPlan<'a> {
+    /// Virtual pod uid → the Secret holding (or to hold) its token.
+    secret_of: HashMap<String, String>,
+    /// Secrets to write, with fresh tokens.
+    writes: Vec<TokenWrite<'a>>,
+    /// Secrets to delete: name, uid.
+    deletes: Vec<(String, String)>,
+}
+
+/// A token Secret to write: its name, the live pods whose tokens it is to hold (the first
+/// one wanting it), and its current version (`None`: to be created).
+#[derive(Debug)]
+struct TokenWrite<'a> {
+    name: String,
+    pods: Vec<&'a str>,
+    current: Option<&'a Value>,
+}
+
+/// Plans the token Secrets of the `live` pods that mount a token (by uid) at `now`, given the
+/// physical pods by the uid of their virtual pod, the `existing` token Secrets by name and the
+/// pods the create lane is writing. A pod's Secret is the one its physical pod mounts its
+/// token from, else one of its own for the pass to create the pod with. A Secret is written
+/// when it is missing, lacks the token of a pod wanting it or nears expiry, with fresh tokens
+/// for those pods and the live ones it holds; not while the create lane writes a pod of it.
+/// Secrets holding no live pod's token are deleted.
+fn plan_token_secrets<'a>(
+    live: &HashMap<&'a str, &'a Value>,
+    physical: &HashMap<&str, &Value>,
+    existing: &'a HashMap<String, Arc<Value>>,
+    in_flight: &HashSet<String>,
+    id: &str,
+    now: i64,
+) -> TokenPlan<'a> {
+    let mut plan = TokenPlan::default();
+    // Secret name → the live pods that mount (or are to mount) their token from it.
+    let mut wanted: HashMap<String, Vec<&'a str>> = HashMap::new();
+    for (&uid, v) in live {
+        if in_flight.contains(uid) {
+            continue;
+        }
+        let sname = match physical.get(uid) {
+            Some(p) => match translate::token_secret_of(p, uid) {
+                Some(s) => s.to_string(),
+                None => continue, // Mounts none (made before it had a token): left be.
+            },
+            None => token_secret_name(v, id),
+        };
+        wanted.entry(sname.clone()).or_default().push(uid);
+        plan.secret_of.insert(uid.to_string(), sname);
+    }
+    for (name, mut pods) in wanted {
+        pods.sort_unstable();
+        let current = existing.get(&name).map(|s| &**s);
+        let held: HashSet<&str> = current
+            .map(|s| token_holders(s).collect())
+            .unwrap_or_default();
+        let expires = current
+            .and_then(|s| s.pointer("/metadata/annotations"))
+            .and_then(|a| a.get(ANN_TOKEN_EXPIRES))
+            .and_then(Value::as_str)
+            .and_then(|e| e.parse::<i64>().ok())
+            .unwrap_or(0);
+        if expires - now > POD_TOKEN_REFRESH_BEFORE && pods.iter().all(|u| held.contains(u)) {
+            continue;
+        }
+        if held.iter().any(|u| in_flight.contains(*u)) {
+            continue; // The create lane is writing a pod of it: a later pass sees to it.
+        }
+        let mut also: Vec<&'a str> = live
+            .keys()
+            .copied()
+            .filter(|u| held.contains(u) && !pods.contains(u))
+            .collect();
+        also.sort_unstable();
+        pods.extend(also);
+        plan.writes.push(TokenWrite {
+            name,
+            pods,
+            current,
+        });
+    }
+    for (name, s) in existing {
+        if !token_holders(s).any(|u| live.contains_key(u)) {
+            plan.deletes
+                .push((name.clone(), meta(s, "uid").to_string()));
+        }
+    }
+    plan.writes.sort_by(|a, b| a.name.cmp(&b.name));
+    plan.deletes.sort();
+    plan
 }
 
 /// The virtual pod uids whose tokens physical token Secret `s` holds.
@@ -2681,6 +2732,107 @@ mod tests {
         });
         assert_eq!(rx.await.expect("ran").as_deref(), Some("vkube-io-t"));
         assert_ne!(thread().as_deref(), Some("vkube-io-t"));
+    }
+
+    /// The passes' token Secrets: found from the physical pods, written when missing, lacking a
+    /// pod's token or near expiry (for all the live pods they hold), left alone while the
+    /// create lane writes a pod of theirs, and deleted once they hold no live pod's token.
+    #[test]
+    fn token_secrets_follow_the_pods_that_mount_them() {
+        let now = 1_000_000;
+        let vpod = |name: &str, uid: &str| json!({"metadata": {"name": name, "namespace": "ns", "uid": uid}, "spec": {}});
+        let ppod = |secret: &str, uid: &str| {
+            json!({"spec": {"volumes": [{"name": "kube-api-access-x", "secret": {
+                "secretName": secret, "items": [{"key": translate::token_key(uid), "path": "token"}]}}]}})
+        };
+        let secret = |name: &str, uids: &[&str], expires: i64| {
+            let mut data = serde_json::Map::new();
+            data.insert("ca.crt".into(), json!("Y2E="));
+            for u in uids {
+                data.insert(translate::token_key(u), json!("dG9r"));
+            }
+            let annotations = json!({ANN_TOKEN_FOR: "ns", ANN_TOKEN_EXPIRES: expires.to_string()});
+            let metadata =
+                json!({"name": name, "uid": format!("s-{name}"), "annotations": annotations});
+            (
+                name.to_string(),
+                Arc::new(json!({"metadata": metadata, "data": data})),
+            )
+        };
+        let fresh = now + POD_TOKEN_SECONDS;
+        let stale = now + POD_TOKEN_REFRESH_BEFORE - 1;
+        let (a, b, c, d) = (
+            vpod("a", "ua"),
+            vpod("b", "ub"),
+            vpod("c", "uc"),
+            vpod("d", "ud"),
+        );
+        let live: HashMap<&str, &Value> = [("ua", &a), ("ub", &b), ("uc", &c), ("ud", &d)].into();
+        let (pa, pb, pc) = (
+            ppod("batch", "ua"),
+            ppod("batch", "ub"),
+            ppod("own-c", "uc"),
+        );
+        let physical: HashMap<&str, &Value> = [("ua", &pa), ("ub", &pb), ("uc", &pc)].into();
+        let d_secret = token_secret_name(&d, "vk1");
+        let writes = |plan: &TokenPlan| -> Vec<(String, Vec<String>, bool)> {
+            let w = plan.writes.iter();
+            w.map(|w| {
+                (
+                    w.name.clone(),
+                    w.pods.iter().map(|p| p.to_string()).collect(),
+                    w.current.is_some(),
+                )
+            })
+            .collect()
+        };
+        let owned = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+
+        // In step: the batch Secret holds a and b, c has its own; d (no physical pod yet) gets
+        // a Secret of its own to be created with. A Secret of dead pods goes.
+        let existing: HashMap<String, Arc<Value>> = [
+            secret("batch", &["ua", "ub", "gone"], fresh),
+            secret("own-c", &["uc"], fresh),
+            secret("dead", &["gone"], fresh),
+        ]
+        .into();
+        let plan = plan_token_secrets(&live, &physical, &existing, &HashSet::new(), "vk1", now);
+        assert_eq!(plan.secret_of["ua"], "batch");
+        assert_eq!(plan.secret_of["uc"], "own-c");
+        assert_eq!(plan.secret_of["ud"], d_secret);
+        assert_eq!(writes(&plan), [(d_secret.clone(), owned(&["ud"]), false)]);
+        assert_eq!(plan.deletes, [("dead".to_string(), "s-dead".to_string())]);
+
+        // Near expiry, or missing a pod's token: written again for every live pod it holds
+        // (the dead one's token is dropped), and one that is gone is created again.
+        let existing: HashMap<String, Arc<Value>> = [
+            secret("batch", &["ua", "ub", "gone"], stale),
+            secret(&d_secret, &["ud"], fresh),
+        ]
+        .into();
+        let refreshed = [
+            ("batch".to_string(), owned(&["ua", "ub"]), true),
+            ("own-c".to_string(), owned(&["uc"]), false),
+        ];
+        let plan = plan_token_secrets(&live, &physical, &existing, &HashSet::new(), "vk1", now);
+        assert_eq!(writes(&plan), refreshed);
+        assert!(plan.deletes.is_empty(), "{:?}", plan.deletes);
+        let existing: HashMap<String, Arc<Value>> = [
+            secret("batch", &["ua"], fresh),
+            secret(&d_secret, &["ud", "uc"], fresh),
+        ]
+        .into();
+        let plan = plan_token_secrets(&live, &physical, &existing, &HashSet::new(), "vk1", now);
+        assert_eq!(writes(&plan), refreshed);
+
+        // While the create lane writes pod b, the Secret holding its token is left alone (and
+        // kept), and b gets none from the pass.
+        let existing: HashMap<String, Arc<Value>> = [secret("batch", &["ua", "ub"], stale)].into();
+        let in_flight: HashSet<String> = ["ub".to_string()].into();
+        let plan = plan_token_secrets(&live, &physical, &existing, &in_flight, "vk1", now);
+        assert!(!plan.secret_of.contains_key("ub"));
+        assert!(writes(&plan).iter().all(|(name, ..)| name != "batch"));
+        assert!(plan.deletes.is_empty(), "{:?}", plan.deletes);
     }
 
     #[test]
