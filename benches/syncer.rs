@@ -23,8 +23,7 @@
 //! `--stages` also prints when pods reached each stage of the rollout (created, bound,
 //! Running; through vkube also their physical copies' created, bound and Running), as the
 //! first pod, the median pod and the last one, in ms from the Deployment's creation (medians
-//! over the runs):
-//! it shows which stage the through path's extra time is spent in.
+//! over the runs): it shows which stage the through path's extra time is spent in.
 //!
 //! `VKUBE_BENCH_BIN=PATH` runs the pair from another vkube build, to compare two builds in
 //! one session (these machines' speed drifts between sessions).
@@ -318,8 +317,8 @@ async fn run_once(
     })
 }
 
-/// `--stages`: per stage, the median over `runs` of the first, the median and the last pod's time
-/// (runs without the full set of stages, as when the physical cluster's pods cannot be
+/// `--stages`: per stage, the median over `runs` of the first, the median and the last pod's
+/// time (runs without the full set of stages, as when the physical cluster's pods cannot be
 /// watched, are left out).
 fn print_stages(label: &str, names: &[&str], runs: &[Vec<[Duration; 3]>]) {
     let full: Vec<&Vec<[Duration; 3]>> = runs.iter().filter(|r| r.len() == names.len()).collect();
@@ -346,7 +345,8 @@ fn print_stages(label: &str, names: &[&str], runs: &[Vec<[Duration; 3]>]) {
 }
 
 /// One run: how long until all pods ran, the CPU the pair used meanwhile (when the bench
-/// started it), and with `--stages` the first, the median and the last pod's time of each stage.
+/// started it), and with `--stages` the first, the median and the last pod's time of each
+/// stage.
 struct Run {
     took: Duration,
     cpu: Option<Vec<Duration>>,

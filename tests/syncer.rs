@@ -69,7 +69,7 @@ fn tokens_out_of_step(physical: &Server, ns: &str) -> Option<String> {
         let Some(uid) = p["metadata"]["annotations"]["vkube.io/uid"].as_str() else {
             return Some(format!("pod {name} names no virtual pod"));
         };
-        let own = format!("token-{uid}");
+        let own = vkube::syncer::translate::token_key(uid);
         if key != own {
             return Some(format!("pod {name} mounts {key}, not {own}"));
         }
@@ -83,7 +83,10 @@ fn tokens_out_of_step(physical: &Server, ns: &str) -> Option<String> {
     }
     secrets
         .iter()
-        .filter(|s| s["metadata"]["labels"]["vkube.io/kind"] == "service-account-token")
+        .filter(|s| {
+            use vkube::syncer::translate::{KIND_POD_TOKENS, LABEL_KIND};
+            s["metadata"]["labels"][LABEL_KIND] == KIND_POD_TOKENS
+        })
         .find(|s| {
             let data = s["data"].as_object();
             !live_keys

@@ -83,15 +83,12 @@ const UNHEALTHY_AFTER: u32 = 3;
 const POD_TOKEN_SECONDS: i64 = 3600;
 /// A pod's token is replaced when less than this much of its life is left.
 const POD_TOKEN_REFRESH_BEFORE: i64 = 720;
-/// Annotation on a token Secret: the virtual namespace whose pods' tokens it holds (a
-/// Secret holds the tokens of the pods created together, [`translate::token_key`] each).
-const ANN_TOKEN_FOR: &str = "vkube.io/pod-tokens-for";
-/// The most pods whose tokens one Secret holds (the create lane writes one Secret for the
-/// pods of a namespace it creates at once).
-const TOKENS_PER_SECRET: usize = 64;
 /// Annotation on a token Secret: when its tokens expire (Unix seconds; they are minted
 /// together).
 const ANN_TOKEN_EXPIRES: &str = "vkube.io/token-expires";
+/// The most pods whose tokens one Secret holds (the create lane writes one Secret for the
+/// pods of a namespace it creates at once, [`translate::token_key`] each).
+const TOKENS_PER_SECRET: usize = 64;
 
 /// A physical cluster from the config, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1180,10 +1177,17 @@ impl CreateLane {
             };
             let mut tokens = Vec::with_capacity(vs.len());
             for v in vs {
-                let token =
-                    mint_token(&self.app, &v).map_err(|e| SyncError::Virtual(e.to_string()))?;
-                tokens.push((meta(&v, "uid").to_string(), token));
-                pods.push((v, Some(sname.clone())));
+                match mint_token(&self.app, &v) {
+                    Ok(token) => {
+                        tokens.push((meta(&v, "uid").to_string(), token));
+                        pods.push((v, Some(sname.clone())));
+                    }
+                    // Left to the passes, which log it.
+                    Err(e) => tracing::debug!(error = %e, "no token minted for a pod at once"),
+                }
+            }
+            if tokens.is_empty() {
+                continue;
             }
             secrets.push(token_secret(&self.app, &target, &sname, &ns, &tokens, now));
         }
@@ -1936,14 +1940,10 @@ impl Syncer {
                     Some(_) => {}
                 }
             }
+            // Token Secrets, written for no single virtual object, have no virtual key.
             for o in &existing {
                 let name = meta(o, "name");
-                let token_secret = o
-                    .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(ANN_TOKEN_FOR))
-                    .is_some();
-                if !keep.contains(name) && !token_secret && translate::virtual_key(o, id).is_some()
-                {
+                if !keep.contains(name) && translate::virtual_key(o, id).is_some() {
                     self.api
                         .delete(resource, name, meta(o, "uid"), None)
                         .await?;
@@ -2291,9 +2291,10 @@ impl Syncer {
         let existing: HashMap<String, Arc<Value>> = secrets
             .into_iter()
             .filter(|s| {
-                s.pointer("/metadata/annotations")
-                    .and_then(|a| a.get(ANN_TOKEN_FOR))
-                    .is_some()
+                s.pointer("/metadata/labels")
+                    .and_then(|l| l.get(translate::LABEL_KIND))
+                    .and_then(Value::as_str)
+                    == Some(translate::KIND_POD_TOKENS)
             })
             .map(|s| (meta(&s, "name").to_string(), s))
             .collect();
@@ -2306,7 +2307,12 @@ impl Syncer {
         let plan = plan_token_secrets(&live, physical, &existing, in_flight, id, now);
         let mut out = plan.secret_of;
         for write in plan.writes {
+            let held: HashSet<&str> = write
+                .current
+                .map(|c| token_holders(c).collect())
+                .unwrap_or_default();
             let mut tokens = Vec::with_capacity(write.pods.len());
+            let mut failed = false;
             for uid in &write.pods {
                 let v = live[uid];
                 match mint_token(&self.app, v) {
@@ -2314,9 +2320,17 @@ impl Syncer {
                     Err(e) => {
                         let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
                         tracing::warn!(pod = %pod, error = %e, "cannot mint the pod's token; the pod waits");
-                        out.remove(*uid);
+                        failed = true;
+                        if !held.contains(uid) {
+                            out.remove(*uid);
+                        }
                     }
                 }
+            }
+            // A Secret written now would lose the tokens it holds of the pods that failed: it
+            // stays as it is until a pass mints them all (they stay valid until they expire).
+            if tokens.is_empty() || (failed && write.current.is_some()) {
+                continue;
             }
             let ns = meta(live[write.pods[0]], "namespace");
             let sname = write.name;
@@ -2388,7 +2402,10 @@ fn token_secret(
     let b64 = |s: &str| Value::from(base64::engine::general_purpose::STANDARD.encode(s));
     let id = &target.vcluster_id;
     let mut labels = translate::managed_labels(ns, id);
-    labels.insert("vkube.io/kind".into(), json!("service-account-token"));
+    labels.insert(
+        translate::LABEL_KIND.into(),
+        translate::KIND_POD_TOKENS.into(),
+    );
     let mut data = serde_json::Map::new();
     data.insert("ca.crt".into(), b64(&app.ca_pem));
     data.insert("namespace".into(), b64(ns));
@@ -2400,7 +2417,7 @@ fn token_secret(
         "metadata": {
             "name": pname, "namespace": target.namespace, "labels": labels,
             "annotations": {
-                translate::ANN_NAMESPACE: ns, translate::ANN_VCLUSTER: id, ANN_TOKEN_FOR: ns,
+                translate::ANN_NAMESPACE: ns, translate::ANN_VCLUSTER: id,
                 ANN_TOKEN_EXPIRES: (now + POD_TOKEN_SECONDS).to_string(),
             },
         },
@@ -2478,10 +2495,10 @@ fn plan_token_secrets<'a>(
         if held.iter().any(|u| in_flight.contains(*u)) {
             continue; // The create lane is writing a pod of it: a later pass sees to it.
         }
-        let mut also: Vec<&'a str> = live
-            .keys()
+        let mut also: Vec<&'a str> = held
+            .iter()
             .copied()
-            .filter(|u| held.contains(u) && !pods.contains(u))
+            .filter(|u| live.contains_key(u) && !pods.contains(u))
             .collect();
         also.sort_unstable();
         pods.extend(also);
@@ -2751,7 +2768,7 @@ mod tests {
             for u in uids {
                 data.insert(translate::token_key(u), json!("dG9r"));
             }
-            let annotations = json!({ANN_TOKEN_FOR: "ns", ANN_TOKEN_EXPIRES: expires.to_string()});
+            let annotations = json!({ANN_TOKEN_EXPIRES: expires.to_string()});
             let metadata =
                 json!({"name": name, "uid": format!("s-{name}"), "annotations": annotations});
             (

@@ -42,9 +42,10 @@
 //!   - the service-account token volume (a projected volume with a
 //!     `serviceAccountToken` source, which is what SA admission injects as
 //!     `kube-api-access-*`) reads the physical Secret `token_secret` (the pod's
-//!     token under [`token_key`], `ca.crt`, `namespace`) under the same volume name. When all its
-//!     sources are token/`kube-root-ca.crt`/`metadata.namespace` sources it becomes
-//!     a `secret` volume; otherwise only those sources become secret sources.
+//!     token under [`token_key`], `ca.crt`, `namespace`) under the same volume
+//!     name. When all its sources are token/`kube-root-ca.crt`/`metadata.namespace`
+//!     sources it becomes a `secret` volume; otherwise only those sources become
+//!     secret sources.
 //!     Without a token Secret the volume and its volumeMounts are removed;
 //!   - every container gets `KUBERNETES_SERVICE_HOST`/`_PORT`/`_PORT_HTTPS`,
 //!     `KUBERNETES_PORT` and `KUBERNETES_PORT_443_TCP*` pointing at vkube. They
@@ -76,6 +77,10 @@ use serde_json::{Map, Value, json};
 
 use crate::controllers::replicaset::meta;
 
+/// Label on a Secret the syncer writes for pods' ServiceAccount tokens, valued
+/// [`KIND_POD_TOKENS`] (it is written for no single virtual object).
+pub const LABEL_KIND: &str = "vkube.io/kind";
+pub const KIND_POD_TOKENS: &str = "service-account-token";
 pub const ANN_NAME: &str = "vkube.io/name";
 pub const ANN_NAMESPACE: &str = "vkube.io/namespace";
 pub const ANN_UID: &str = "vkube.io/uid";
