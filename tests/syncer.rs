@@ -1372,6 +1372,22 @@ fn pod_phases_only_move_forward_while_many_pods_start() {
             .is_none()
             .then_some(())
     });
+    let token_secrets = physical
+        .kubectl_ok(&[
+            "get",
+            "secrets",
+            "-n",
+            "vkube",
+            "-l",
+            "vkube.io/kind=service-account-token",
+            "--no-headers",
+        ])
+        .lines()
+        .count();
+    assert!(
+        (1..PODS).contains(&token_secrets),
+        "{PODS} pods created together hold their tokens in {token_secrets} Secrets"
+    );
     // However many pods started at once, vkube reached the physical API server over one
     // connection (HTTP/2: every request and watch on it), not one per request in flight.
     let connections = established_to(physical.port);

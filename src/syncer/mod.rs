@@ -2307,12 +2307,7 @@ impl Syncer {
         let plan = plan_token_secrets(&live, physical, &existing, in_flight, id, now);
         let mut out = plan.secret_of;
         for write in plan.writes {
-            let held: HashSet<&str> = write
-                .current
-                .map(|c| token_holders(c).collect())
-                .unwrap_or_default();
             let mut tokens = Vec::with_capacity(write.pods.len());
-            let mut failed = false;
             for uid in &write.pods {
                 let v = live[uid];
                 match mint_token(&self.app, v) {
@@ -2320,16 +2315,16 @@ impl Syncer {
                     Err(e) => {
                         let pod = format!("{}/{}", meta(v, "namespace"), meta(v, "name"));
                         tracing::warn!(pod = %pod, error = %e, "cannot mint the pod's token; the pod waits");
-                        failed = true;
-                        if !held.contains(uid) {
-                            out.remove(*uid);
-                        }
                     }
                 }
             }
-            // A Secret written now would lose the tokens it holds of the pods that failed: it
-            // stays as it is until a pass mints them all (they stay valid until they expire).
-            if tokens.is_empty() || (failed && write.current.is_some()) {
+            let minted: HashSet<&str> = tokens.iter().map(|(u, _)| u.as_str()).collect();
+            let (written, served) = token_write_serves(&write, &minted);
+            // A pod whose token the Secret will not hold gets none, and waits.
+            for uid in write.pods.iter().filter(|u| !served.contains(*u)) {
+                out.remove(*uid);
+            }
+            if !written {
                 continue;
             }
             let ns = meta(live[write.pods[0]], "namespace");
@@ -2517,6 +2512,28 @@ fn plan_token_secrets<'a>(
     plan.writes.sort_by(|a, b| a.name.cmp(&b.name));
     plan.deletes.sort();
     plan
+}
+
+/// Whether token Secret `write` is written once the tokens of its pods `minted` are, and the
+/// pods of `write` whose tokens it holds then. It is not written when none was minted, nor
+/// when it exists and some are missing: written now it would lose the tokens it holds of
+/// those pods (valid until they expire), so it stays as it is until a pass mints them all.
+fn token_write_serves<'a>(write: &TokenWrite<'a>, minted: &HashSet<&str>) -> (bool, Vec<&'a str>) {
+    let all_minted = write.pods.iter().all(|u| minted.contains(u));
+    let written =
+        write.pods.iter().any(|u| minted.contains(u)) && (all_minted || write.current.is_none());
+    let holds: HashSet<&str> = match write.current {
+        _ if written => minted.clone(),
+        Some(current) => token_holders(current).collect(),
+        None => HashSet::new(),
+    };
+    let served = write
+        .pods
+        .iter()
+        .copied()
+        .filter(|u| holds.contains(u))
+        .collect();
+    (written, served)
 }
 
 /// The virtual pod uids whose tokens physical token Secret `s` holds.
@@ -2850,6 +2867,41 @@ mod tests {
         assert!(!plan.secret_of.contains_key("ub"));
         assert!(writes(&plan).iter().all(|(name, ..)| name != "batch"));
         assert!(plan.deletes.is_empty(), "{:?}", plan.deletes);
+    }
+
+    /// A token Secret is written when its pods' tokens are minted (a new one with those that
+    /// were); an existing one missing some stays as it is. A pod whose token it does not hold
+    /// then gets none.
+    #[test]
+    fn a_token_secret_is_not_written_over_tokens_that_could_not_be_minted() {
+        let data = json!({"ca.crt": "Y2E=", translate::token_key("ua"): "dA==",
+            translate::token_key("ub"): "dA=="});
+        let current = json!({"metadata": {"name": "batch"}, "data": data});
+        let write = |pods: &[&'static str], current| TokenWrite {
+            name: "batch".into(),
+            pods: pods.to_vec(),
+            current,
+        };
+        let minted =
+            |uids: &[&'static str]| -> HashSet<&'static str> { uids.iter().copied().collect() };
+        // A new Secret holds the tokens that were minted; the pod whose was not gets none.
+        let new = write(&["ua", "ub"], None);
+        assert_eq!(
+            token_write_serves(&new, &minted(&["ua"])),
+            (true, vec!["ua"])
+        );
+        assert_eq!(token_write_serves(&new, &minted(&[])), (false, vec![]));
+        // An existing one is written when all are minted.
+        let all = write(&["ua", "ub", "uc"], Some(&current));
+        let every = minted(&["ua", "ub", "uc"]);
+        assert_eq!(
+            token_write_serves(&all, &every),
+            (true, vec!["ua", "ub", "uc"])
+        );
+        // With b's token missing it keeps the tokens it holds (a's and b's); c, whose token
+        // it lacks, gets none though it was minted.
+        let some = minted(&["ua", "uc"]);
+        assert_eq!(token_write_serves(&all, &some), (false, vec!["ua", "ub"]));
     }
 
     #[test]
