@@ -337,6 +337,30 @@ impl Ctx<'_> {
             .map_err(|e| self.raft_error(e))
     }
 
+    /// Proposes the create or update `cmd` of `value`, offering the store the value with its
+    /// JSON, so that the version it stores starts out parsed (Events aside: little reads
+    /// them back). The value comes back unless the write took it.
+    async fn propose_value(
+        &self,
+        cmd: Command,
+        value: Value,
+    ) -> (Result<CommandResult, ApiError>, Option<Value>) {
+        let offer = match &cmd {
+            Command::Create { key, object } | Command::Update { key, object, .. }
+                if !key.resource.starts_with("events") =>
+            {
+                Some((key.clone(), object.clone()))
+            }
+            _ => None,
+        };
+        let Some((key, json)) = offer else {
+            return (self.propose(cmd).await, Some(value));
+        };
+        let offered = self.app.store.offer_parsed(&key, &json, value);
+        let result = self.propose(cmd).await;
+        (result, offered.withdraw())
+    }
+
     fn apply_scope<'s>(&'s self, subresource: Option<&'s str>, now: &'s str) -> apply::Scope<'s> {
         apply::Scope {
             manager: &self.manager,
@@ -1166,17 +1190,20 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
         attempt += 1;
         let bytes =
             Bytes::from(serde_json::to_vec(&obj).map_err(|e| ApiError::Internal(e.to_string()))?);
-        let result = ctx
-            .propose(Command::Create {
-                key: ctx.key(&name),
-                object: bytes,
-            })
-            .await?;
-        match result {
+        let create = Command::Create {
+            key: ctx.key(&name),
+            object: bytes,
+        };
+        let (result, back) = ctx.propose_value(create, obj).await;
+        // A write that failed leaves the value offered with it.
+        let taken_back =
+            || back.ok_or_else(|| ApiError::Internal("a failed create took its object".into()));
+        match result? {
             CommandResult::Stored(json) => return Ok(Written { json, warnings }),
             CommandResult::Failed(ApplyError::AllocationConflict)
                 if allocation_retries < ALLOCATION_RETRIES =>
             {
+                obj = taken_back()?;
                 // Another Service took the address meanwhile: allocate again (after a little
                 // jitter, so that concurrent creates stop choosing the same free address).
                 allocation_retries += 1;
@@ -1196,6 +1223,7 @@ async fn create_object(ctx: &Ctx<'_>, mut obj: Value, tracked: bool) -> Result<W
             CommandResult::Failed(ApplyError::AlreadyExists)
                 if generated && attempt < UPDATE_ATTEMPTS =>
             {
+                obj = taken_back()?;
                 // A generated name clashed: draw another suffix.
                 let base: String = name.chars().take(name.len() - 5).collect();
                 name = format!("{base}{}", random_suffix());
@@ -1689,7 +1717,7 @@ async fn read_modify_write<'a>(
         }
         // The last finalizer of an object being deleted is gone: the update removes it, and
         // the answer shows the object as it was last.
-        let (command, last) = if deletion::ready_to_remove(&new) {
+        let (result, last) = if deletion::ready_to_remove(&new) {
             let command = Command::Delete {
                 key: ctx.key(name),
                 precondition: Precondition {
@@ -1697,7 +1725,8 @@ async fn read_modify_write<'a>(
                     resource_version: Some(stored.resource_version),
                 },
             };
-            (command, Some(Bytes::from(to_bytes(&new)?)))
+            let last = Bytes::from(to_bytes(&new)?);
+            (ctx.propose(command).await, Some(last))
         } else {
             mark_resource_version(&mut new)?;
             let command = Command::Update {
@@ -1705,9 +1734,9 @@ async fn read_modify_write<'a>(
                 expected_rv: stored.resource_version,
                 object: Bytes::from(to_bytes(&new)?),
             };
-            (command, None)
+            (ctx.propose_value(command, new).await.0, None)
         };
-        match ctx.propose(command).await? {
+        match result? {
             CommandResult::Stored(json) => {
                 return Ok(Written {
                     json: last.unwrap_or(json),

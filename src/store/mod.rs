@@ -216,6 +216,32 @@ pub struct Store {
     state: RwLock<State>,
     hub: WatchHub,
     db: persist::StateDb,
+    /// The parsed form of the JSON of local writes in flight, by where they write (see
+    /// [`Store::offer_parsed`]).
+    offered: Mutex<Offers>,
+}
+
+/// Parsed JSON offered by local writers, by key: each with the JSON it is the parse of.
+type Offers = HashMap<Key, Vec<(Bytes, Value)>>;
+
+/// A value offered to a write ([`Store::offer_parsed`]); dropping it withdraws the offer.
+pub struct Offered<'s> {
+    store: &'s Store,
+    key: Key,
+    json: Bytes,
+}
+
+impl Offered<'_> {
+    /// Takes the value back: `None` when the write's apply took it.
+    pub fn withdraw(self) -> Option<Value> {
+        take_offer(&mut self.store.offers(), &self.key, &self.json)
+    }
+}
+
+impl Drop for Offered<'_> {
+    fn drop(&mut self) {
+        take_offer(&mut self.store.offers(), &self.key, &self.json);
+    }
 }
 
 /// One entry to apply: its log index and, for application entries, the command.
@@ -264,7 +290,30 @@ impl Store {
             state: RwLock::new(state),
             hub: WatchHub::new(watch_window, revision),
             db,
+            offered: Mutex::default(),
         })
+    }
+
+    /// Offers `value`, the parse of `json`, to the write of `json` at `key` the caller is
+    /// about to propose: when that write is applied here, the stored version starts out
+    /// parsed (its readers do not parse it again, nor does indexing it). The offer lasts
+    /// until the returned guard is withdrawn or dropped.
+    pub fn offer_parsed(&self, key: &Key, json: &Bytes, value: Value) -> Offered<'_> {
+        self.offers()
+            .entry(key.clone())
+            .or_default()
+            .push((json.clone(), value));
+        Offered {
+            store: self,
+            key: key.clone(),
+            json: json.clone(),
+        }
+    }
+
+    fn offers(&self) -> std::sync::MutexGuard<'_, Offers> {
+        self.offered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The revision of the last applied entry.
@@ -361,13 +410,14 @@ impl Store {
                 .state
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut offers = self.offers();
             for entry in entries {
                 state.revision = state.revision.max(entry.index);
                 let Some(cmd) = entry.command else {
                     results.push(CommandResult::Noop);
                     continue;
                 };
-                let result = apply_one(&mut state, entry.index, cmd, &mut events);
+                let result = apply_one(&mut state, &mut offers, entry.index, cmd, &mut events);
                 results.push(result);
             }
             for ev in &events {
@@ -528,39 +578,70 @@ fn index_object(key: &Key, json: Bytes, rv: Option<u64>) -> Result<StoredObject,
         Some(rv) => set_resource_version(&json, "", rv)?,
         None => json,
     };
-    let view: MetaView = match serde_json::from_slice(&json) {
-        Ok(v) => v,
+    let meta = match serde_json::from_slice::<MetaView>(&json) {
+        Ok(v) => v.metadata,
         // Unusual shapes (a label that is not a string): index what a full parse finds.
-        Err(_) => {
-            let value: Value = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
-            let meta = value.get("metadata").ok_or("object has no metadata")?;
-            let text = |f: &str| {
-                meta.get(f)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            MetaView {
-                metadata: MetaFields {
-                    uid: text("uid"),
-                    resource_version: text("resourceVersion"),
-                    labels: meta.get("labels").and_then(Value::as_object).map(|l| {
-                        l.iter()
-                            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                            .collect()
-                    }),
-                    deletion_timestamp: meta
-                        .get("deletionTimestamp")
-                        .and_then(Value::as_str)
-                        .map(str::to_string),
-                    owner_references: meta
-                        .get("ownerReferences")
-                        .and_then(|r| serde_json::from_value(r.clone()).ok()),
-                },
-            }
-        }
+        Err(_) => meta_fields(&serde_json::from_slice(&json).map_err(|e| e.to_string())?)?,
     };
-    Ok(StoredObject::new(key, view.metadata, json))
+    Ok(StoredObject::new(key, meta, json))
+}
+
+/// The version `json` stores at `rv`; `parsed`, when its writer offered the parse of `json`,
+/// is indexed instead of parsing the JSON again, and kept as the version's parse.
+fn stored_version(
+    key: &Key,
+    json: Bytes,
+    rv: u64,
+    parsed: Option<Value>,
+) -> Result<StoredObject, String> {
+    let Some(mut value) = parsed else {
+        return index_object(key, json, Some(rv));
+    };
+    let json = set_resource_version(&json, "", rv)?;
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+    }
+    let obj = StoredObject::new(key, meta_fields(&value)?, json);
+    obj.slots().value = Some(Arc::new(value));
+    Ok(obj)
+}
+
+/// The metadata fields a stored object indexes, read from its parsed JSON.
+fn meta_fields(value: &Value) -> Result<MetaFields, String> {
+    let meta = value.get("metadata").ok_or("object has no metadata")?;
+    let text = |f: &str| {
+        meta.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Ok(MetaFields {
+        uid: text("uid"),
+        resource_version: text("resourceVersion"),
+        labels: meta.get("labels").and_then(Value::as_object).map(|l| {
+            l.iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect()
+        }),
+        deletion_timestamp: meta
+            .get("deletionTimestamp")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        owner_references: meta
+            .get("ownerReferences")
+            .and_then(|r| serde_json::from_value(r.clone()).ok()),
+    })
+}
+
+/// Takes the value offered with `json` at `key`, if any.
+fn take_offer(offers: &mut Offers, key: &Key, json: &Bytes) -> Option<Value> {
+    let held = offers.get_mut(key)?;
+    let i = held.iter().position(|(j, _)| j == json)?;
+    let (_, value) = held.swap_remove(i);
+    if held.is_empty() {
+        offers.remove(key);
+    }
+    Some(value)
 }
 
 /// The stored form of `obj` as it is deleted at `rv`.
@@ -641,6 +722,7 @@ fn service_clash(state: &State, key: &Key, json: &[u8]) -> bool {
 
 fn apply_one(
     state: &mut State,
+    offers: &mut Offers,
     index: u64,
     cmd: Command,
     events: &mut Vec<WatchEvent>,
@@ -664,7 +746,8 @@ fn apply_one(
             if map.contains_key(&map_key) {
                 return CommandResult::Failed(ApplyError::AlreadyExists);
             }
-            let obj = match index_object(&key, object, Some(index)) {
+            let parsed = take_offer(offers, &key, &object);
+            let obj = match stored_version(&key, object, index, parsed) {
                 Ok(o) => Arc::new(o),
                 Err(e) => return CommandResult::Failed(ApplyError::BadObject(e)),
             };
@@ -696,7 +779,8 @@ fn apply_one(
             if current.resource_version != expected_rv {
                 return CommandResult::Failed(ApplyError::Conflict);
             }
-            let obj = match index_object(&key, object, Some(index)) {
+            let parsed = take_offer(offers, &key, &object);
+            let obj = match stored_version(&key, object, index, parsed) {
                 Ok(o) => Arc::new(o),
                 Err(e) => return CommandResult::Failed(ApplyError::BadObject(e)),
             };
@@ -979,6 +1063,65 @@ mod tests {
         assert_eq!(second.parsed()["data"]["d"], "two");
         assert!(second.cached().is_some());
         assert_eq!(*second.derived(data), "two");
+    }
+
+    #[test]
+    fn a_version_written_with_its_parse_offered_starts_out_parsed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 100).expect("open");
+        apply(&store, 1, ns("a"));
+        let value = |d: &str| {
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap", "data": {"d": d},
+                "metadata": {"name": "x", "namespace": "a", "uid": "u1",
+                    "resourceVersion": RV_MARKER, "labels": {"app": "web"},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                        "name": "rs", "uid": "o1", "controller": true}]},
+            })
+        };
+        let json = |v: &Value| Bytes::from(serde_json::to_vec(v).expect("json"));
+        let (one, k) = (value("one"), key("configmaps", "a", "x"));
+        let offered = store.offer_parsed(&k, &json(&one), one.clone());
+        let created = Command::Create {
+            key: k.clone(),
+            object: json(&one),
+        };
+        assert!(matches!(
+            apply(&store, 2, created),
+            CommandResult::Stored(_)
+        ));
+        assert!(offered.withdraw().is_none(), "the write took the value");
+        let stored = store.get("configmaps", "a", "x").expect("stored");
+        let cached = stored.cached().expect("parsed from the start");
+        assert_eq!(*cached, stored.parse(), "the parse of the JSON stored");
+        assert_eq!(cached["metadata"]["resourceVersion"], "2");
+        assert_eq!(stored.resource_version, 2);
+        assert_eq!(stored.labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(stored.controller_of("ReplicaSet"), Some("rs"));
+
+        // A write that fails (here a stale resourceVersion) leaves the value to its writer;
+        // one offered with other JSON is not taken, and a dropped offer is gone.
+        let two = value("two");
+        let offered = store.offer_parsed(&k, &json(&two), two.clone());
+        let stale = Command::Update {
+            key: k.clone(),
+            expected_rv: 1,
+            object: json(&two),
+        };
+        assert!(matches!(apply(&store, 3, stale), CommandResult::Failed(_)));
+        assert_eq!(offered.withdraw(), Some(two.clone()));
+        let other = store.offer_parsed(&k, &json(&value("three")), two.clone());
+        let update = Command::Update {
+            key: k.clone(),
+            expected_rv: 2,
+            object: json(&two),
+        };
+        assert!(matches!(apply(&store, 4, update), CommandResult::Stored(_)));
+        let stored = store.get("configmaps", "a", "x").expect("stored");
+        assert!(stored.cached().is_none(), "parsed only when asked");
+        assert_eq!(stored.parsed()["data"]["d"], "two");
+        drop(other);
+        assert!(store.offers().is_empty());
     }
 
     #[test]

@@ -330,9 +330,9 @@ const ENV_FROM_REFS: &[(&[&str], RefKind)] = &[
     (&["secretRef", "name"], RefKind::Secret),
 ];
 
-fn path_mut<'a>(mut v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+fn path_get<'a>(mut v: &'a Value, path: &[&str]) -> Option<&'a Value> {
     for p in path {
-        v = v.get_mut(*p)?;
+        v = v.get(*p)?;
     }
     Some(v)
 }
@@ -342,6 +342,14 @@ fn array_mut<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Va
         .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
+}
+
+fn array<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
 }
 
 /// Whether the pod mounts a ServiceAccount token (a projected volume with a
@@ -358,54 +366,62 @@ fn is_token_volume(vol: &Value) -> bool {
         .is_some_and(|s| s.iter().any(|src| src.get("serviceAccountToken").is_some()))
 }
 
-/// Calls `f` on every string naming a namespaced object in a pod spec, except
-/// the token sources of the service-account token volume (served by the token Secret).
-fn visit_refs(spec: &mut Value, f: &mut dyn FnMut(RefKind, &mut Value)) {
-    let mut apply = |v: &mut Value, refs: &[(&[&str], RefKind)]| {
+/// Where in a pod spec (JSON pointers) a namespaced object is named, and what kind it is,
+/// except the token sources of the service-account token volume (served by the token Secret).
+/// Read without copying the spec: most pods name nothing but their token.
+fn ref_pointers(spec: &Value) -> Vec<(RefKind, String)> {
+    let mut out = Vec::new();
+    let mut add = |v: &Value, refs: &[(&[&str], RefKind)], at: &dyn Fn() -> String| {
         for (path, kind) in refs {
-            if let Some(s) = path_mut(v, path) {
-                f(*kind, s);
+            if path_get(v, path).is_some() {
+                out.push((*kind, format!("{}/{}", at(), path.join("/"))));
             }
         }
     };
-    for vol in array_mut(spec, "volumes") {
+    for (i, vol) in array(spec, "volumes") {
         let token = is_token_volume(vol);
         if !token {
-            apply(vol, VOLUME_REFS);
+            add(vol, VOLUME_REFS, &|| format!("/volumes/{i}"));
         }
-        let sources = vol
-            .pointer_mut("/projected/sources")
-            .and_then(Value::as_array_mut);
-        for src in sources.into_iter().flatten() {
+        let sources = vol.pointer("/projected/sources").and_then(Value::as_array);
+        for (j, src) in sources.into_iter().flatten().enumerate() {
             if !token || token_source_items(src, "").is_none() {
-                apply(src, PROJECTED_REFS);
+                add(src, PROJECTED_REFS, &|| {
+                    format!("/volumes/{i}/projected/sources/{j}")
+                });
             }
         }
     }
     for list in CONTAINER_LISTS {
-        for c in array_mut(spec, list) {
-            for e in array_mut(c, "env") {
-                apply(e, ENV_REFS);
+        for (i, c) in array(spec, list) {
+            for (j, e) in array(c, "env") {
+                add(e, ENV_REFS, &|| format!("/{list}/{i}/env/{j}"));
             }
-            for e in array_mut(c, "envFrom") {
-                apply(e, ENV_FROM_REFS);
+            for (j, e) in array(c, "envFrom") {
+                add(e, ENV_FROM_REFS, &|| format!("/{list}/{i}/envFrom/{j}"));
             }
         }
     }
-    for s in array_mut(spec, "imagePullSecrets") {
-        apply(s, &[(&["name"], RefKind::Secret)]);
+    for (i, s) in array(spec, "imagePullSecrets") {
+        add(s, &[(&["name"], RefKind::Secret)], &|| {
+            format!("/imagePullSecrets/{i}")
+        });
     }
+    out
 }
 
 /// Every object the pod references, deduplicated and sorted.
 pub fn referenced_objects(vpod: &Value) -> Vec<(RefKind, String)> {
-    let mut spec = vpod.get("spec").cloned().unwrap_or(Value::Null);
-    let mut out = Vec::new();
-    visit_refs(&mut spec, &mut |kind, v| {
-        if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
-            out.push((kind, s.to_owned()));
-        }
-    });
+    let Some(spec) = vpod.get("spec") else {
+        return Vec::new();
+    };
+    let mut out: Vec<(RefKind, String)> = ref_pointers(spec)
+        .into_iter()
+        .filter_map(|(kind, at)| {
+            let name = spec.pointer(&at)?.as_str().filter(|s| !s.is_empty())?;
+            Some((kind, name.to_owned()))
+        })
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -613,11 +629,13 @@ fn translate_pod_spec(
         .unwrap_or("default")
         .to_owned();
     let vns = id.namespace;
-    visit_refs(&mut spec, &mut |_, v| {
-        if let Some(s) = v.as_str() {
+    for (_, at) in ref_pointers(&spec) {
+        if let Some(v) = spec.pointer_mut(&at)
+            && let Some(s) = v.as_str()
+        {
             *v = physical_name(s, vns, &target.vcluster_id).into();
         }
-    });
+    }
     let mut dropped = Vec::new();
     if let Some(Value::Array(vols)) = spec.get_mut("volumes") {
         vols.retain_mut(|vol| {
@@ -1000,9 +1018,16 @@ const COPIED_STATUS: &[&str] = &[
 
 /// The virtual pod's new status from the physical pod's (see the module rules).
 pub fn virtual_pod_status(ppod: &Value, vpod: &Value) -> Value {
-    let object = |v: &Value| v.get("status").and_then(Value::as_object).cloned();
-    let pstatus = object(ppod).unwrap_or_default();
-    let mut status = object(vpod).unwrap_or_default();
+    let empty = Map::new();
+    let pstatus = ppod
+        .get("status")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mut status = vpod
+        .get("status")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     for k in COPIED_STATUS {
         match pstatus.get(*k) {
             Some(v) => status.insert((*k).into(), v.clone()),
@@ -1025,13 +1050,14 @@ pub fn virtual_pod_status(ppod: &Value, vpod: &Value) -> Value {
         })
         .collect();
     let types: Vec<Option<String>> = physical.iter().map(ctype).collect();
-    let kept = status
-        .get("conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|c| !types.contains(&ctype(c)))
-        .cloned();
+    // Taken in place, so the key keeps its position.
+    let kept: Vec<Value> = match status.get_mut("conditions").map(Value::take) {
+        Some(Value::Array(cs)) => cs
+            .into_iter()
+            .filter(|c| !types.contains(&ctype(c)))
+            .collect(),
+        _ => Vec::new(),
+    };
     let conditions: Vec<Value> = physical.into_iter().chain(kept).collect();
     if conditions.is_empty() {
         status.remove("conditions");
