@@ -855,6 +855,7 @@ pub fn spawn(
         // Passes run when something they sync changes, on either side, and every PASS_EVERY.
         let changed = Arc::new(Notify::new());
         let (bound_tx, bound_rx) = tokio::sync::mpsc::channel(BOUND_QUEUE);
+        let load = Arc::new(LaneLoad::default());
         tokio::spawn(watch_virtual(
             s.app.clone(),
             changed.clone(),
@@ -870,6 +871,7 @@ pub fn spawn(
             target: target_rx,
             node: s.cluster.name.clone(),
             in_flight: s.in_flight.clone(),
+            load: load.clone(),
         };
         tokio::spawn(lane.run(bound_rx, stop.clone()));
         if let Some(pods) = s.informers.get("pods") {
@@ -878,6 +880,7 @@ pub fn spawn(
                 pods.clone(),
                 s.cluster.name.clone(),
                 s.target.vcluster_id.clone(),
+                load.clone(),
                 stop.clone(),
             ));
         }
@@ -902,6 +905,13 @@ pub fn spawn(
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(rest) => {}
+            }
+            while pass_waits(s.lanes_busy(&load), started.elapsed()) {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = load.idle.notified() => {}
+                    _ = tokio::time::sleep(PASS_EVERY.saturating_sub(started.elapsed())) => {}
+                }
             }
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -938,6 +948,7 @@ async fn status_lane(
     pods: Arc<informer::Informer>,
     node: String,
     id: String,
+    load: Arc<LaneLoad>,
     stop: CancellationToken,
 ) {
     use futures::StreamExt;
@@ -978,6 +989,13 @@ async fn status_lane(
             }
         }
         order.extend(deferred);
+        let held = waiting.len() + writing.len();
+        let was = load
+            .status_held
+            .swap(held, std::sync::atomic::Ordering::Relaxed);
+        if held == 0 && was > 0 {
+            load.idle.notify_one();
+        }
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = pods.wake.notified() => {}
@@ -1047,6 +1065,24 @@ fn hand_over_bound(
 /// written); passes leave them be.
 type InFlight = Arc<std::sync::Mutex<HashSet<String>>>;
 
+/// How much the lanes hold, for the passes to wait on: the pods the create lane has yet to
+/// finish are its [`InFlight`]; the status lane counts the pods it holds (waiting or being
+/// written). `idle` is notified when either lane lets go of its last pod.
+#[derive(Default)]
+struct LaneLoad {
+    status_held: std::sync::atomic::AtomicUsize,
+    idle: Notify,
+}
+
+/// Whether the pass loop waits for the lanes before its next pass: while they hold pods (a
+/// burst of new pods, or of statuses to copy up, which keeps changing what a pass would
+/// compare and which the lanes see to without it), up to [`PASS_EVERY`] after the last pass
+/// began, so that the rest (deletions, events, Services, references) waits no longer than
+/// it would between quiet passes.
+fn pass_waits(lanes_busy: bool, since_last_pass: Duration) -> bool {
+    lanes_busy && since_last_pass < PASS_EVERY
+}
+
 /// Creates the physical pods of newly bound virtual pods as they are bound (up to
 /// [`LANE_CALLS`] batches at once), instead of at the next pass: a pass waits for all its
 /// writes, so a pod bound meanwhile waited for that pass and the next. A batch is the pods
@@ -1062,6 +1098,7 @@ struct CreateLane {
     target: tokio::sync::watch::Receiver<Option<Target>>,
     node: String,
     in_flight: InFlight,
+    load: Arc<LaneLoad>,
 }
 
 impl CreateLane {
@@ -1085,6 +1122,9 @@ impl CreateLane {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 for v in &batch {
                     writing.remove(meta(v, "uid"));
+                }
+                if writing.is_empty() {
+                    this.load.idle.notify_one();
                 }
             });
         tokio::select! {
@@ -1309,6 +1349,16 @@ struct Syncer {
 }
 
 impl Syncer {
+    /// Whether either lane holds pods.
+    fn lanes_busy(&self, load: &LaneLoad) -> bool {
+        load.status_held.load(std::sync::atomic::Ordering::Relaxed) > 0
+            || !self
+                .in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_empty()
+    }
+
     /// The uids of the pods the create lane has yet to finish.
     fn lane_writing(&self) -> HashSet<String> {
         self.in_flight
@@ -2922,6 +2972,17 @@ mod tests {
         for (pod, want) in cases {
             assert_eq!(kubelet_reported(&pod), want, "{pod}");
         }
+    }
+
+    #[test]
+    fn passes_wait_for_busy_lanes_no_longer_than_between_quiet_passes() {
+        let soon = PASS_EVERY / 5;
+        assert!(
+            pass_waits(true, soon),
+            "a burst the lanes handle holds the pass"
+        );
+        assert!(!pass_waits(true, PASS_EVERY), "but not past PASS_EVERY");
+        assert!(!pass_waits(false, soon), "idle lanes hold nothing up");
     }
 
     #[test]
