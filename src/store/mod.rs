@@ -228,19 +228,27 @@ type Offers = HashMap<Key, Vec<(Bytes, Value)>>;
 pub struct Offered<'s> {
     store: &'s Store,
     key: Key,
-    json: Bytes,
+    /// The JSON offered with; `None` once withdrawn.
+    json: Option<Bytes>,
 }
 
 impl Offered<'_> {
     /// Takes the value back: `None` when the write's apply took it.
-    pub fn withdraw(self) -> Option<Value> {
-        take_offer(&mut self.store.offers(), &self.key, &self.json)
+    pub fn withdraw(mut self) -> Option<Value> {
+        self.take()
+    }
+
+    /// Withdraws the offer, once: a second take could find another writer's offer of the
+    /// same JSON at the same key.
+    fn take(&mut self) -> Option<Value> {
+        let json = self.json.take()?;
+        take_offer(&mut self.store.offers(), &self.key, &json)
     }
 }
 
 impl Drop for Offered<'_> {
     fn drop(&mut self) {
-        take_offer(&mut self.store.offers(), &self.key, &self.json);
+        self.take();
     }
 }
 
@@ -306,7 +314,7 @@ impl Store {
         Offered {
             store: self,
             key: key.clone(),
-            json: json.clone(),
+            json: Some(json.clone()),
         }
     }
 
@@ -1108,8 +1116,15 @@ mod tests {
             expected_rv: 1,
             object: json(&two),
         };
+        // A second writer offers the same JSON at the same key: each takes back one offer.
+        let twin = store.offer_parsed(&k, &json(&two), two.clone());
         assert!(matches!(apply(&store, 3, stale), CommandResult::Failed(_)));
         assert_eq!(offered.withdraw(), Some(two.clone()));
+        assert_eq!(
+            twin.withdraw(),
+            Some(two.clone()),
+            "the twin's offer outlives the first"
+        );
         let other = store.offer_parsed(&k, &json(&value("three")), two.clone());
         let update = Command::Update {
             key: k.clone(),
