@@ -287,7 +287,7 @@ pub struct RawConnection {
 ///
 /// The connections live on `io`, the cluster's I/O runtime, whichever runtime a call comes
 /// from: they are opened there (so their sockets belong to its reactor) and their tasks
-/// (TLS, HTTP/2 framing) run there.
+/// (TLS, HTTP/2 framing) run there, as does the task that hands each request to them.
 fn http2_client(
     cfg: &kube::Config,
     io: &tokio::runtime::Handle,
@@ -337,6 +337,10 @@ fn http2_client(
         .layer(cfg.extra_headers_layer()?)
         .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         .service(client);
+    // kube-rs queues each request for a task of the client's own (a buffer's worker), spawned
+    // where the client is made: on the I/O runtime, beside the calls, not behind every task of
+    // the control plane's runtime.
+    let _on_io = io.enter();
     Ok(kube::Client::new(service, cfg.default_namespace.clone()))
 }
 
@@ -489,15 +493,21 @@ impl PhysicalApi {
             .header("accept", "application/json")
             .body(bytes)
             .map_err(|e| err(None, e.to_string()))?;
+        let client = self.client.clone();
         let call = async {
             // Waiting for a permit counts against the call's timeout too.
             let _permit = self.calls.acquire().await;
-            self.client.request::<informer::Lean>(req).await
+            // Sent, answered and parsed on the I/O thread, whatever the caller's runtime is
+            // busy with; a call given up (its timeout) gives up the request with it.
+            let request = async move { client.request::<informer::Lean>(req).await };
+            tokio_util::task::AbortOnDropHandle::new(self.io.handle().spawn(request)).await
         };
         match tokio::time::timeout(CALL_TIMEOUT, call).await {
             Err(_) => Err(err(None, format!("no answer within {CALL_TIMEOUT:?}"))),
-            Ok(Ok(informer::Lean(v))) => Ok(v),
-            Ok(Err(kube::Error::Api(s))) => Err(err(Some(s.code), s.message.clone())),
+            Ok(Ok(Ok(informer::Lean(v)))) => Ok(v),
+            Ok(Ok(Err(kube::Error::Api(s)))) => Err(err(Some(s.code), s.message.clone())),
+            Ok(Ok(Err(e))) => Err(err(None, e.to_string())),
+            // The I/O runtime is shutting down with the syncer.
             Ok(Err(e)) => Err(err(None, e.to_string())),
         }
     }
@@ -2816,6 +2826,51 @@ mod tests {
         });
         assert_eq!(rx.await.expect("ran").as_deref(), Some("vkube-io-t"));
         assert_ne!(thread().as_deref(), Some("vkube-io-t"));
+    }
+
+    /// A request to a physical cluster is sent from its I/O thread as soon as it is made: the
+    /// runtime that made it may be busy (here, blocked outright) without holding it back.
+    #[tokio::test]
+    async fn a_request_is_sent_while_the_runtime_that_made_it_is_busy() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+        let port = listener.local_addr().expect("address").port();
+        let (arrived_tx, arrived) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = arrived_tx.send(String::from_utf8_lossy(&head).into_owned());
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+        });
+        let url = format!("http://127.0.0.1:{port}").parse().expect("url");
+        let config = kube::Config::new(url);
+        let io = IoThread::start("t").expect("I/O runtime");
+        let api = PhysicalApi {
+            cluster: "t".into(),
+            client: http2_client(&config, io.handle()).expect("client"),
+            config,
+            namespace: "ns".into(),
+            io,
+            calls: tokio::sync::Semaphore::new(PHYSICAL_CALLS),
+        };
+        let mut answer = std::pin::pin!(api.get("/version"));
+        // Made: the request is handed over, and its caller waits for the answer.
+        assert!(futures::poll!(answer.as_mut()).is_pending());
+        // This test's runtime (its only thread) runs nothing while it waits here.
+        let head = arrived
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request reached the server while its caller's runtime was blocked");
+        assert!(head.starts_with("GET /version "), "{head}");
+        assert_eq!(answer.await.expect("answer"), json!({}));
     }
 
     /// The passes' token Secrets: found from the physical pods, written when missing, lacking a
