@@ -407,19 +407,33 @@ impl PhysicalApi {
             context: c.context.clone(),
             ..Default::default()
         };
-        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
             .await
             .map_err(|e| err(e.to_string()))?;
+        Self::with_config(&c.name, &c.namespace, cfg)
+    }
+
+    /// A client of cluster `cluster` as `cfg` describes it, for its namespace `namespace`,
+    /// with its own I/O thread.
+    fn with_config(
+        cluster: &str,
+        namespace: &str,
+        mut cfg: kube::Config,
+    ) -> Result<PhysicalApi, SyncError> {
+        let err = |message: String| SyncError::Client {
+            cluster: cluster.to_string(),
+            message,
+        };
         cfg.connect_timeout = Some(CALL_TIMEOUT);
         cfg.read_timeout = Some(CALL_TIMEOUT);
         cfg.write_timeout = Some(CALL_TIMEOUT);
-        let io = IoThread::start(&c.name).map_err(|e| err(e.to_string()))?;
+        let io = IoThread::start(cluster).map_err(|e| err(e.to_string()))?;
         let client = http2_client(&cfg, io.handle()).map_err(|e| err(e.to_string()))?;
         Ok(PhysicalApi {
-            cluster: c.name.clone(),
+            cluster: cluster.to_string(),
             client,
             config: cfg,
-            namespace: c.namespace.clone(),
+            namespace: namespace.to_string(),
             io,
             calls: tokio::sync::Semaphore::new(PHYSICAL_CALLS),
         })
@@ -2852,16 +2866,7 @@ mod tests {
             let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
         });
         let url = format!("http://127.0.0.1:{port}").parse().expect("url");
-        let config = kube::Config::new(url);
-        let io = IoThread::start("t").expect("I/O runtime");
-        let api = PhysicalApi {
-            cluster: "t".into(),
-            client: http2_client(&config, io.handle()).expect("client"),
-            config,
-            namespace: "ns".into(),
-            io,
-            calls: tokio::sync::Semaphore::new(PHYSICAL_CALLS),
-        };
+        let api = PhysicalApi::with_config("t", "ns", kube::Config::new(url)).expect("client");
         let mut answer = std::pin::pin!(api.get("/version"));
         // Made: the request is handed over, and its caller waits for the answer.
         assert!(futures::poll!(answer.as_mut()).is_pending());
