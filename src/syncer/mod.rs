@@ -394,22 +394,26 @@ where
     }
 }
 
+/// A client of `cluster` could not be set up.
+fn client_error(cluster: &str, e: &dyn std::fmt::Display) -> SyncError {
+    SyncError::Client {
+        cluster: cluster.to_string(),
+        message: e.to_string(),
+    }
+}
+
 impl PhysicalApi {
     /// A client from the cluster's kubeconfig.
     pub async fn connect(c: &PhysicalCluster) -> Result<PhysicalApi, SyncError> {
-        let err = |message: String| SyncError::Client {
-            cluster: c.name.clone(),
-            message,
-        };
-        let kc =
-            kube::config::Kubeconfig::read_from(&c.kubeconfig).map_err(|e| err(e.to_string()))?;
+        let err = |e: &dyn std::fmt::Display| client_error(&c.name, e);
+        let kc = kube::config::Kubeconfig::read_from(&c.kubeconfig).map_err(|e| err(&e))?;
         let opts = kube::config::KubeConfigOptions {
             context: c.context.clone(),
             ..Default::default()
         };
         let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
             .await
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(&e))?;
         Self::with_config(&c.name, &c.namespace, cfg)
     }
 
@@ -420,15 +424,12 @@ impl PhysicalApi {
         namespace: &str,
         mut cfg: kube::Config,
     ) -> Result<PhysicalApi, SyncError> {
-        let err = |message: String| SyncError::Client {
-            cluster: cluster.to_string(),
-            message,
-        };
+        let err = |e: &dyn std::fmt::Display| client_error(cluster, e);
         cfg.connect_timeout = Some(CALL_TIMEOUT);
         cfg.read_timeout = Some(CALL_TIMEOUT);
         cfg.write_timeout = Some(CALL_TIMEOUT);
-        let io = IoThread::start(cluster).map_err(|e| err(e.to_string()))?;
-        let client = http2_client(&cfg, io.handle()).map_err(|e| err(e.to_string()))?;
+        let io = IoThread::start(cluster).map_err(|e| err(&e))?;
+        let client = http2_client(&cfg, io.handle()).map_err(|e| err(&e))?;
         Ok(PhysicalApi {
             cluster: cluster.to_string(),
             client,
@@ -459,10 +460,7 @@ impl PhysicalApi {
         let tls = self
             .config
             .rustls_client_config()
-            .map_err(|e| SyncError::Client {
-                cluster: self.cluster.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| client_error(&self.cluster, &e))?;
         let authorization = self.config.auth_info.token.as_ref().map(|t| {
             use secrecy::ExposeSecret;
             format!("Bearer {}", t.expose_secret())
