@@ -540,7 +540,7 @@ fn main() -> Result<()> {
             }
             let fmt = |v: &[Duration]| {
                 v.iter()
-                    .map(|d| format!("{:.2}", d.as_secs_f64()))
+                    .map(|d| format!("{:.3}", d.as_secs_f64()))
                     .collect::<Vec<_>>()
                     .join(" ")
             };
@@ -565,7 +565,7 @@ fn main() -> Result<()> {
             let (rd, rt) = (fmt(&direct), fmt(&through));
             let (md, mt) = (median(&mut direct), median(&mut through));
             println!(
-                "{:>8} {:>12.2} {:>14.2} {:>7.2} {:>18} {:>18}   {rd} | {rt}",
+                "{:>8} {:>12.3} {:>14.3} {:>7.2} {:>18} {:>18}   {rd} | {rt}",
                 n,
                 md.as_secs_f64(),
                 mt.as_secs_f64(),

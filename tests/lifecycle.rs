@@ -244,6 +244,15 @@ fn pods_unbound_go_at_once_bound_go_gracefully() {
         jsonpath(&s, &["get", "pod", "tobind"], "{.spec.nodeName}"),
         "node-b"
     );
+    // Binding also marks the pod scheduled, as kube-apiserver's binding does.
+    assert_eq!(
+        jsonpath(
+            &s,
+            &["get", "pod", "tobind"],
+            "{.status.conditions[?(@.type==\"PodScheduled\")].status}"
+        ),
+        "True"
+    );
     let (code, again) = s.raw("POST", path, Some("application/json"), binding);
     assert_eq!(code, 409);
     assert_eq!(

@@ -1497,7 +1497,9 @@ fn merge_update(
     } else {
         let mut new = body.into_owned();
         fill_type(ctx, &mut new);
+        // A binding sets the PodScheduled condition itself; other writes keep the status.
         if ctx.def.has_status
+            && sub != Some("binding")
             && let Some(o) = new.as_object_mut()
         {
             match old.get("status") {
@@ -2395,7 +2397,8 @@ async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, Ap
         })?
         .to_string();
     let annotations = binding.pointer("/metadata/annotations").cloned();
-    read_modify_write(ctx, name, None, |old| {
+    let now = now_rfc3339();
+    read_modify_write(ctx, name, Some("binding"), |old| {
         if let Some(current) = old.pointer("/spec/nodeName").and_then(Value::as_str)
             && !current.is_empty()
         {
@@ -2421,12 +2424,14 @@ async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, Ap
                 }
             }
         }
+        mark_scheduled(&mut new, &now);
         Ok(Change {
             object: Cow::Owned(new),
             expected_rv: None,
             warnings: vec![],
             server_side: true,
-            tracked: false,
+            // Written straight to storage, as kube-apiserver does: no managedFields entry.
+            tracked: true,
         })
     })
     .await?;
@@ -2434,6 +2439,47 @@ async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, Ap
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     ))
+}
+
+/// What binding does to a pod's status, as kube-apiserver's `setPodNodeAndMetadata`: the
+/// `PodScheduled` condition becomes `True`, its transition time kept if it already was (1.33
+/// neither copies the Binding's labels nor clears `nominatedNodeName`: both are behind gates
+/// that are off or absent there).
+fn mark_scheduled(pod: &mut Value, now: &str) {
+    let Some(pod) = pod.as_object_mut() else {
+        return;
+    };
+    let status = pod.entry("status").or_insert_with(|| json!({}));
+    let Some(status) = status.as_object_mut() else {
+        return;
+    };
+    let conditions = status
+        .entry("conditions")
+        .or_insert_with(|| Value::Array(vec![]));
+    if !conditions.is_array() {
+        *conditions = Value::Array(vec![]);
+    }
+    let Some(conditions) = conditions.as_array_mut() else {
+        return;
+    };
+    let scheduled = conditions
+        .iter()
+        .position(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled"));
+    let since = scheduled
+        .map(|i| &conditions[i])
+        .filter(|c| c.get("status").and_then(Value::as_str) == Some("True"))
+        .and_then(|c| c.get("lastTransitionTime").cloned())
+        .unwrap_or_else(|| json!(now));
+    let condition = json!({
+        "type": "PodScheduled",
+        "status": "True",
+        "lastProbeTime": null,
+        "lastTransitionTime": since,
+    });
+    match scheduled {
+        Some(i) => conditions[i] = condition,
+        None => conditions.push(condition),
+    }
 }
 
 /// POST `pods/<name>/eviction`: deletes the pod with the eviction's DeleteOptions.
