@@ -2446,18 +2446,16 @@ async fn bind(ctx: &Ctx<'_>, name: &str, binding: &Value) -> Result<Response, Ap
 /// neither copies the Binding's labels nor clears `nominatedNodeName`: both are behind gates
 /// that are off or absent there).
 fn mark_scheduled(pod: &mut Value, now: &str) {
-    let Some(pod) = pod.as_object_mut() else {
+    let Some(status) = pod
+        .as_object_mut()
+        .map(|p| p.entry("status").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+    else {
         return;
     };
-    let status = pod.entry("status").or_insert_with(|| json!({}));
-    let Some(status) = status.as_object_mut() else {
-        return;
-    };
-    let conditions = status
-        .entry("conditions")
-        .or_insert_with(|| Value::Array(vec![]));
+    let conditions = status.entry("conditions").or_insert_with(|| json!([]));
     if !conditions.is_array() {
-        *conditions = Value::Array(vec![]);
+        *conditions = json!([]);
     }
     let Some(conditions) = conditions.as_array_mut() else {
         return;
@@ -2709,5 +2707,51 @@ impl<'a> Internal<'a> {
         delete_one(&ctx, &self.namespace, name, &opts)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduled(pod: &Value) -> Vec<&Value> {
+        pod["status"]["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .filter(|c| c["type"] == "PodScheduled")
+            .collect()
+    }
+
+    /// Binding turns an Unschedulable condition into a True one from now, adds one where
+    /// there was none, and keeps the transition time of one that was True already.
+    #[test]
+    fn binding_marks_a_pod_scheduled_as_upstream_does() {
+        let now = "2026-01-02T00:00:00Z";
+        let mut unschedulable = json!({"status": {"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": "0/1 nodes are available", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+        mark_scheduled(&mut unschedulable, now);
+        assert_eq!(
+            scheduled(&unschedulable),
+            [
+                &json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+                     "lastTransitionTime": now})
+            ]
+        );
+
+        let mut bare = json!({"metadata": {"name": "p"}});
+        mark_scheduled(&mut bare, now);
+        assert_eq!(scheduled(&bare)[0]["lastTransitionTime"], now);
+
+        let mut already = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "False"},
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+        mark_scheduled(&mut already, now);
+        let conds = already["status"]["conditions"]
+            .as_array()
+            .expect("conditions");
+        assert_eq!(conds.len(), 2, "{already}");
+        assert_eq!(conds[1]["lastTransitionTime"], "2026-01-01T00:00:00Z");
     }
 }
