@@ -25,6 +25,12 @@
 //! first pod, the median pod and the last one, in ms from the Deployment's creation (medians
 //! over the runs): it shows which stage the through path's extra time is spent in.
 //!
+//! `--kubectl` creates the Deployment by running `kubectl create deployment NAME
+//! --image=nginx --replicas=N` (the `KUBECTL` binary, else `kubectl` on the PATH) and starts
+//! the clock as kubectl starts, as the issue words the measurement: the time then includes
+//! kubectl's own start, discovery and request, the same in both columns. Without it the clock
+//! starts at the bench's own create request, which leaves only the clusters' time.
+//!
 //! `VKUBE_BENCH_BIN=PATH` runs the pair from another vkube build, to compare two builds in
 //! one session (these machines' speed drifts between sessions).
 
@@ -210,19 +216,52 @@ async fn ensure_namespace(client: &kube::Client, ns: &str) {
     }
 }
 
+/// A Deployment to roll out: where, its name and size, and the kubeconfig kubectl creates it
+/// with (`None`: the bench's client does).
+struct Rollout<'a> {
+    ns: &'a str,
+    name: &'a str,
+    replicas: usize,
+    kubectl: Option<&'a Path>,
+}
+
+/// `kubectl create deployment name --image=nginx --replicas=N -n ns` against `kubeconfig`.
+async fn kubectl_create(kubeconfig: &Path, ns: &str, name: &str, replicas: usize) -> Result<()> {
+    let kubectl = std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let mut cmd = std::process::Command::new(&kubectl);
+    cmd.args(["create", "deployment", name, "--image=nginx"])
+        .arg(format!("--replicas={replicas}"))
+        .args(["--namespace", ns, "--kubeconfig"])
+        .arg(kubeconfig);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await?
+        .with_context(|| format!("run {}", kubectl.to_string_lossy()))?;
+    if !out.status.success() {
+        bail!(
+            "kubectl create deployment {ns}/{name}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// Creates Deployment `name` of `replicas` in `ns` and waits until all its pods run; then
 /// deletes it and waits until its pods are gone (also from the `physical` lists when given:
 /// the physical copies of virtual pods and their token Secrets, so that the next run does
 /// not share the physical cluster with the deletions of this one).
 async fn run_once(
     client: &kube::Client,
-    ns: &str,
-    name: &str,
-    replicas: usize,
+    rollout: Rollout<'_>,
     physical: Option<(&kube::Client, &[&str])>,
     cpu: &dyn Fn() -> Option<Vec<Duration>>,
     with_stages: bool,
 ) -> Result<Run> {
+    let Rollout {
+        ns,
+        name,
+        replicas,
+        kubectl,
+    } = rollout;
     let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
@@ -246,14 +285,19 @@ async fn run_once(
             physical_stages.clone(),
         ))
     });
-    client
-        .request_text(json_req(
-            "POST",
-            format!("/apis/apps/v1/namespaces/{ns}/deployments"),
-            &deploy,
-        )?)
-        .await
-        .with_context(|| format!("create deployment {ns}/{name}"))?;
+    match kubectl {
+        Some(kubeconfig) => kubectl_create(kubeconfig, ns, name, replicas).await?,
+        None => {
+            client
+                .request_text(json_req(
+                    "POST",
+                    format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+                    &deploy,
+                )?)
+                .await
+                .with_context(|| format!("create deployment {ns}/{name}"))?;
+        }
+    }
     let mut stages = Stages::default();
     let took = watch_running(
         client,
@@ -421,7 +465,8 @@ async fn connect(physical: &Path, virt: &Path) -> Result<(kube::Client, kube::Cl
     }
 }
 
-/// One Deployment of `n` directly in the physical cluster, or through the virtual one.
+/// One Deployment of `n` directly in the physical cluster, or through the virtual one; with
+/// `kubeconfigs` (physical, virtual) created by kubectl.
 async fn measure(
     pair: &(kube::Client, kube::Client),
     through: bool,
@@ -429,21 +474,22 @@ async fn measure(
     n: usize,
     cpu: &dyn Fn() -> Option<Vec<Duration>>,
     stages: bool,
+    kubeconfigs: Option<(&Path, &Path)>,
 ) -> Result<Run> {
     let (p, v) = pair;
+    let rollout = |ns, kubectl| Rollout {
+        ns,
+        name,
+        replicas: n,
+        kubectl,
+    };
     if through {
-        run_once(
-            v,
-            SYNC_NS,
-            name,
-            n,
-            Some((p, &PHYSICAL_COPIES)),
-            cpu,
-            stages,
-        )
-        .await
+        let physical = Some((p, &PHYSICAL_COPIES[..]));
+        let kubectl = kubeconfigs.map(|k| k.1);
+        run_once(v, rollout(SYNC_NS, kubectl), physical, cpu, stages).await
     } else {
-        run_once(p, DIRECT_NS, name, n, None, cpu, stages).await
+        let kubectl = kubeconfigs.map(|k| k.0);
+        run_once(p, rollout(DIRECT_NS, kubectl), None, cpu, stages).await
     }
 }
 
@@ -455,6 +501,7 @@ fn main() -> Result<()> {
     let mut pin = false;
     let mut fresh = false;
     let mut stages = false;
+    let mut kubectl = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().with_context(|| format!("{a} needs a value"));
@@ -471,6 +518,7 @@ fn main() -> Result<()> {
             "--pin" => pin = true,
             "--fresh" => fresh = true,
             "--stages" => stages = true,
+            "--kubectl" => kubectl = true,
             "--bench" => {}
             other => bail!("unknown option {other}"),
         }
@@ -483,7 +531,7 @@ fn main() -> Result<()> {
     // largest Deployment twice over, and a virtual cluster wired to it.
     let largest = sizes.iter().copied().max().unwrap_or(100);
     let mut own: Vec<Spawned> = Vec::new();
-    let (physical, virt) = match (physical, virt) {
+    let (mut physical, mut virt) = match (physical, virt) {
         (Some(p), Some(v)) => {
             if pin || fresh {
                 bail!(
@@ -503,6 +551,9 @@ fn main() -> Result<()> {
     }
     if fresh {
         println!("fresh: a new pair for every run");
+    }
+    if kubectl {
+        println!("kubectl: from starting `kubectl create deployment` (its own time included)");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -527,12 +578,15 @@ fn main() -> Result<()> {
                         // The old pair goes first: it holds the ports and the CPUs.
                         own.clear();
                         own = spawn_pair(pin, largest)?;
-                        pair = connect(&own[0].kubeconfig, &own[1].kubeconfig).await?;
+                        (physical, virt) = (own[0].kubeconfig.clone(), own[1].kubeconfig.clone());
+                        pair = connect(&physical, &virt).await?;
                     }
                     let prefix = if is_through { "v" } else { "d" };
                     let name = format!("{prefix}{n}-{run}");
+                    let kubeconfigs = kubectl.then_some((physical.as_path(), virt.as_path()));
+                    let cpu = || cpu_of(&own);
                     let one =
-                        measure(&pair, is_through, &name, n, &|| cpu_of(&own), stages).await?;
+                        measure(&pair, is_through, &name, n, &cpu, stages, kubeconfigs).await?;
                     times.push(one.took);
                     cpus.extend(one.cpu);
                     reached.push(one.stages);
