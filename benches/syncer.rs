@@ -262,10 +262,6 @@ async fn run_once(
         replicas,
         kubectl,
     } = rollout;
-    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}});
     let list = format!("/api/v1/namespaces/{ns}/pods?labelSelector=app%3D{name}");
     let from = pods_version(client, ns).await?;
     // The physical pods are watched from now on, in every namespace.
@@ -288,6 +284,12 @@ async fn run_once(
     match kubectl {
         Some(kubeconfig) => kubectl_create(kubeconfig, ns, name, replicas).await?,
         None => {
+            // What `kubectl create deployment --image=nginx` creates.
+            let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                        "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}});
             client
                 .request_text(json_req(
                     "POST",
