@@ -202,6 +202,20 @@ fn virtual_pods_run_in_a_simulated_physical_cluster() {
             "{p}"
         );
     }
+    // The physical API server names the syncer (its User-Agent) as what wrote them.
+    let managers = physical.kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        "tenant-a",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.items[*].metadata.managedFields[?(@.operation==\"Update\")].manager}",
+    ]);
+    assert!(
+        managers.split(' ').filter(|m| *m == "vkube-syncer").count() >= 3,
+        "{managers}"
+    );
     let data = physical.kubectl_ok(&[
         "get",
         "configmap",

@@ -331,10 +331,17 @@ fn http2_client(
         .http2_keep_alive_timeout(CALL_TIMEOUT)
         .http2_keep_alive_while_idle(true)
         .build(https);
+    let agent = user_agent();
     let service = tower::ServiceBuilder::new()
         .layer(cfg.base_uri_layer())
         .option_layer(cfg.auth_layer()?)
         .layer(cfg.extra_headers_layer()?)
+        .map_request(move |mut req: Request<kube::client::Body>| {
+            req.headers_mut()
+                .entry(axum::http::header::USER_AGENT)
+                .or_insert_with(|| agent.clone());
+            req
+        })
         .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         .service(client);
     // kube-rs queues each request for a task of the client's own (a buffer's worker), spawned
@@ -342,6 +349,20 @@ fn http2_client(
     // the control plane's runtime.
     let _on_io = io.enter();
     Ok(kube::Client::new(service, cfg.default_namespace.clone()))
+}
+
+/// The User-Agent of the syncer's requests, in client-go's form (`<program>/<version>
+/// (<os>/<arch>) <what>`): a physical API server names the syncer in its logs and, as the
+/// prefix before the first `/`, as the field manager of what it writes (`vkube-syncer`).
+fn user_agent() -> axum::http::HeaderValue {
+    let agent = format!(
+        "vkube-syncer/v{} ({}/{}) vkube",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    axum::http::HeaderValue::from_str(&agent)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("vkube-syncer"))
 }
 
 /// Runs what it is given on `runtime`: as a connector, each connection is opened there; as
