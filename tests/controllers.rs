@@ -178,6 +178,76 @@ fn deployments_roll_out_undo_and_restart() {
     );
 }
 
+/// A ReplicaSet that creates 30 pods records its events as kube-controller-manager's
+/// recorder does: nine as they are, then one that stands for the similar ones after them
+/// (counted), and nothing past the 25 a source may write about one object at once.
+#[test]
+fn a_replica_sets_similar_events_are_combined_and_limited() {
+    let s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "many",
+        "--image=nginx",
+        "--replicas=30",
+    ]);
+    let rs = wait_for(Duration::from_secs(30), "the replica set", || {
+        let name = s.kubectl_ok(&["get", "rs", "-l", "app=many", "-o", "name"]);
+        (!name.is_empty()).then_some(
+            name.trim()
+                .trim_start_matches("replicaset.apps/")
+                .to_string(),
+        )
+    });
+    let created = |e: &Value| e["reason"] == "SuccessfulCreate";
+    // Each event as `kubectl get events` lists it: (message, count).
+    let events = wait_for(Duration::from_secs(30), "25 counted creations", || {
+        let list = get(&s, "/api/v1/namespaces/default/events");
+        let about: Vec<(String, i64)> = list["items"]
+            .as_array()?
+            .iter()
+            .filter(|e| e["involvedObject"]["name"] == rs.as_str() && created(e))
+            .map(|e| {
+                let message = e["message"].as_str().unwrap_or_default().to_string();
+                (message, e["count"].as_i64().unwrap_or(0))
+            })
+            .collect();
+        (about.iter().map(|(_, n)| n).sum::<i64>() == 25).then_some(about)
+    });
+    let (combined, single): (Vec<_>, Vec<_>) = events
+        .iter()
+        .partition(|(m, _)| m.starts_with("(combined from similar events): Created pod: "));
+    assert_eq!(single.len(), 9, "{events:?}");
+    assert!(
+        single
+            .iter()
+            .all(|(m, n)| m.starts_with("Created pod: many-") && *n == 1)
+    );
+    assert_eq!(combined.len(), 1, "{events:?}");
+    assert_eq!(combined[0].1, 16, "{events:?}");
+    // All 30 pods exist all the same.
+    let pods = s.kubectl_ok(&["get", "pods", "-l", "app=many", "-o", "name"]);
+    assert_eq!(pods.lines().count(), 30, "{pods}");
+    let describe = s.kubectl_ok(&["describe", "rs", &rs]);
+    assert!(
+        describe.contains("(x16 over") && describe.contains("(combined from similar events)"),
+        "{describe}"
+    );
+    // Settled: nothing more is written afterwards.
+    let later = get(&s, "/api/v1/namespaces/default/events");
+    let total: i64 = later["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["involvedObject"]["name"] == rs.as_str() && created(e))
+                .map(|e| e["count"].as_i64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or_default();
+    assert_eq!(total, 25);
+}
+
 #[test]
 fn jobs_run_to_completion() {
     let s = Server::start();

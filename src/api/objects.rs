@@ -1818,9 +1818,22 @@ async fn patch(
     }
     let kind = patch_kind(content_type)?;
     let patch_doc = body::decode_json(bytes)?;
+    patch_object(ctx, name, sub, kind, &patch_doc)
+        .await?
+        .respond(ctx)
+}
+
+/// Applies a JSON, merge or strategic merge patch to the stored object.
+async fn patch_object(
+    ctx: &Ctx<'_>,
+    name: &str,
+    sub: Option<&str>,
+    kind: PatchKind,
+    patch_doc: &Value,
+) -> Result<Written, ApiError> {
     let patch_schema = schema::message_for_kind(&ctx.def.group, &ctx.def.version, &ctx.def.kind);
     read_modify_write(ctx, name, sub, |old| {
-        let new = apply_patch_doc(ctx, kind, old, &patch_doc, patch_schema)?;
+        let new = apply_patch_doc(ctx, kind, old, patch_doc, patch_schema)?;
         // A resourceVersion in the patch is a precondition.
         let expected_rv = match meta_str(&new, "resourceVersion") {
             Some(rv) if Some(rv) != meta_str(old, "resourceVersion") => Some(parse_rv(rv)?),
@@ -1835,8 +1848,7 @@ async fn patch(
             tracked: false,
         })
     })
-    .await?
-    .respond(ctx)
+    .await
 }
 
 /// `application/apply-patch+yaml`: server-side apply, creating the object if it is missing.
@@ -2653,6 +2665,15 @@ impl<'a> Internal<'a> {
         Ok(replace_object(&self.ctx(), &name, sub, obj, vec![])
             .await?
             .json)
+    }
+
+    /// Patches object `name` with a strategic merge patch; returns it as stored.
+    pub async fn patch(&self, name: &str, patch: &Value) -> Result<Bytes, ApiError> {
+        Ok(
+            patch_object(&self.ctx(), name, None, PatchKind::Strategic, patch)
+                .await?
+                .json,
+        )
     }
 
     /// Sends a namespace's `spec.finalizers` through its `finalize` subresource.

@@ -28,6 +28,7 @@ pub mod job;
 pub mod lifecycle;
 pub mod metrics;
 pub mod namespace;
+pub mod recorder;
 pub mod replicaset;
 pub mod services;
 pub mod statefulset;
@@ -512,34 +513,94 @@ pub async fn execute(app: &Arc<ApiState>, action: &Action) -> Result<(), ApiErro
             message,
             source,
         } => {
-            // Recorded in the background, as client-go's event recorder does: a controller
-            // never waits for its events, and beyond EVENTS_IN_FLIGHT they are dropped.
-            let Ok(slot) = EVENT_SLOTS.try_acquire() else {
-                tracing::debug!(reason = %reason, "too many events in flight; event dropped");
-                return Ok(());
-            };
             let namespace = match meta(involved, "namespace") {
                 "" => "default",
                 ns => ns,
             }
             .to_string();
             let event = event_object(involved, event_type, reason, message, source, &namespace);
-            let app = app.clone();
-            tokio::spawn(async move {
-                let _slot = slot;
-                let written = match Internal::new(&app, "", "v1", "events", &namespace) {
-                    Ok(api) => api.create(event).await.map(|_| ()),
-                    Err(e) => Err(e),
-                };
-                // Events are best effort: a missing or terminating namespace loses them.
-                if let Err(e) = written {
-                    tracing::debug!(error = %e, "event not recorded");
-                }
-            });
+            record_event(app, namespace, event);
             Ok(())
         }
     }
 }
+
+/// Records an event as client-go's recorder does: counted, aggregated or dropped as the
+/// correlator says, and written in the background (a controller never waits for its events;
+/// beyond EVENTS_IN_FLIGHT they are dropped). The writes about one object from one source
+/// are made in order, so a count's patch follows the event it counts.
+fn record_event(app: &Arc<ApiState>, namespace: String, event: Value) {
+    let Ok(slot) = EVENT_SLOTS.try_acquire() else {
+        tracing::debug!("too many events in flight; event dropped");
+        return;
+    };
+    let now = jiff::Timestamp::now().as_nanosecond() as f64 / 1e9;
+    let key = recorder::spam_key(&event);
+    let outcome = lock_recorder().correlate(event, now);
+    if outcome == recorder::Outcome::Skip {
+        return;
+    }
+    // This write's place in its key's line: after the write before it, if any is in flight.
+    let (done, after) = {
+        let mut line = EVENT_LINES.lock().unwrap_or_else(|e| e.into_inner());
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let after = line.insert(key.clone(), rx);
+        (tx, after)
+    };
+    let app = app.clone();
+    tokio::spawn(async move {
+        let _slot = slot;
+        if let Some(mut after) = after {
+            // Done, or its writer gone: either way it is over.
+            let _ = after.wait_for(|done| *done).await;
+        }
+        let written = write_event(&app, &namespace, outcome).await;
+        match written {
+            Ok(stored) => lock_recorder().written(&stored),
+            // Events are best effort: a missing or terminating namespace loses them.
+            Err(e) => tracing::debug!(error = %e, "event not recorded"),
+        }
+        let _ = done.send(true);
+        let mut line = EVENT_LINES.lock().unwrap_or_else(|e| e.into_inner());
+        if line
+            .get(&key)
+            .is_some_and(|rx| rx.same_channel(&done.subscribe()))
+        {
+            line.remove(&key);
+        }
+    });
+}
+
+/// Writes what the correlator decided; returns the event as stored.
+async fn write_event(
+    app: &Arc<ApiState>,
+    namespace: &str,
+    outcome: recorder::Outcome,
+) -> Result<Value, ApiError> {
+    let api = Internal::new(app, "", "v1", "events", namespace)?;
+    let bytes = match outcome {
+        recorder::Outcome::Skip => return Err(ApiError::Internal("skipped".into())),
+        recorder::Outcome::Create(event) => api.create(event).await?,
+        recorder::Outcome::Patch { name, patch, event } => match api.patch(&name, &patch).await {
+            // The event counted is gone (expired or deleted): recorded anew, with its count.
+            Err(ApiError::NotFound(_)) => api.create(event).await?,
+            other => other?,
+        },
+    };
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The daemon's event correlator.
+fn lock_recorder() -> std::sync::MutexGuard<'static, recorder::Correlator> {
+    static RECORDER: std::sync::LazyLock<std::sync::Mutex<recorder::Correlator>> =
+        std::sync::LazyLock::new(Default::default);
+    RECORDER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// For each source and object with an event write in flight, the last one's completion.
+static EVENT_LINES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<bool>>>,
+> = std::sync::LazyLock::new(Default::default);
 
 /// Events being written in the background, at most (client-go's recorder queues 1000).
 const EVENTS_IN_FLIGHT: usize = 1000;
