@@ -11,7 +11,8 @@
 //! - **Spam filter:** a source may write 25 events about one object at once, then one every 5
 //!   minutes; the rest are dropped (after they were counted).
 //!
-//! What it remembers is bounded: each of its three tables keeps the 4,096 keys used last.
+//! What it remembers is bounded: each of its three tables holds at most 4,096 keys, and drops
+//! the eighth used longest ago when full.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
@@ -42,7 +43,7 @@ pub enum Outcome {
     },
 }
 
-/// A map that keeps the `CAPACITY` keys used last.
+/// A map of at most `CAPACITY` keys that drops those used longest ago.
 #[derive(Debug)]
 struct Lru<V> {
     entries: HashMap<String, (u64, V)>,
@@ -68,17 +69,16 @@ impl<V> Lru<V> {
         })
     }
 
+    /// Inserts `key`; when the table is full, the eighth of it used longest ago goes first
+    /// (at once, so a full table is sorted once per `CAPACITY / 8` inserts, not scanned
+    /// each time).
     fn insert(&mut self, key: String, value: V) {
         self.tick += 1;
         if self.entries.len() >= CAPACITY && !self.entries.contains_key(&key) {
-            let oldest = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (used, _))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                self.entries.remove(&k);
-            }
+            let mut used: Vec<u64> = self.entries.values().map(|(t, _)| *t).collect();
+            used.sort_unstable();
+            let cutoff = used[CAPACITY / 8 - 1];
+            self.entries.retain(|_, (t, _)| *t > cutoff);
         }
         self.entries.insert(key, (self.tick, value));
     }
@@ -445,8 +445,12 @@ mod tests {
         // k0 used again: k1 is now the oldest.
         assert_eq!(lru.get_mut("k0").copied(), Some(0));
         lru.insert("new".into(), 0);
-        assert_eq!(lru.entries.len(), CAPACITY);
+        // The eighth used longest ago is gone (k1 ..= k512), k0 and the rest are kept.
+        assert_eq!(lru.entries.len(), CAPACITY - CAPACITY / 8 + 1);
         assert!(lru.get_mut("k0").is_some());
         assert!(lru.get_mut("k1").is_none());
+        assert!(lru.get_mut(&format!("k{}", CAPACITY / 8)).is_none());
+        assert!(lru.get_mut(&format!("k{}", CAPACITY / 8 + 1)).is_some());
+        assert!(lru.get_mut("new").is_some());
     }
 }
