@@ -535,17 +535,16 @@ fn record_event(app: &Arc<ApiState>, namespace: String, event: Value) {
         return;
     };
     let now = jiff::Timestamp::now().as_nanosecond() as f64 / 1e9;
-    let key = recorder::spam_key(&event);
-    let outcome = lock_recorder().correlate(event, now);
-    if outcome == recorder::Outcome::Skip {
-        return;
-    }
-    // This write's place in its key's line: after the write before it, if any is in flight.
-    let (done, after) = {
-        let mut line = EVENT_LINES.lock().unwrap_or_else(|e| e.into_inner());
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let after = line.insert(key.clone(), rx);
-        (tx, after)
+    let line = recorder::spam_key(&event);
+    let (done, write, after) = {
+        let mut recorder = lock_recorder();
+        let Some(write) = recorder.correlator.correlate(event, now) else {
+            return;
+        };
+        // This write's place in its line: after the write before it, if one is in flight.
+        let (done, rx) = tokio::sync::watch::channel(false);
+        let after = recorder.lines.insert(line.clone(), rx);
+        (done, write, after)
     };
     let app = app.clone();
     tokio::spawn(async move {
@@ -554,19 +553,21 @@ fn record_event(app: &Arc<ApiState>, namespace: String, event: Value) {
             // Done, or its writer gone: either way it is over.
             let _ = after.wait_for(|done| *done).await;
         }
-        let written = write_event(&app, &namespace, outcome).await;
+        let written = write_event(&app, &namespace, write).await;
+        let _ = done.send(true);
+        let mut recorder = lock_recorder();
         match written {
-            Ok(stored) => lock_recorder().written(&stored),
+            Ok(stored) => recorder.correlator.written(&stored),
             // Events are best effort: a missing or terminating namespace loses them.
             Err(e) => tracing::debug!(error = %e, "event not recorded"),
         }
-        let _ = done.send(true);
-        let mut line = EVENT_LINES.lock().unwrap_or_else(|e| e.into_inner());
-        if line
-            .get(&key)
+        // The line is over unless a later write joined it.
+        if recorder
+            .lines
+            .get(&line)
             .is_some_and(|rx| rx.same_channel(&done.subscribe()))
         {
-            line.remove(&key);
+            recorder.lines.remove(&line);
         }
     });
 }
@@ -575,13 +576,12 @@ fn record_event(app: &Arc<ApiState>, namespace: String, event: Value) {
 async fn write_event(
     app: &Arc<ApiState>,
     namespace: &str,
-    outcome: recorder::Outcome,
+    write: recorder::Write,
 ) -> Result<Value, ApiError> {
     let api = Internal::new(app, "", "v1", "events", namespace)?;
-    let bytes = match outcome {
-        recorder::Outcome::Skip => return Err(ApiError::Internal("skipped".into())),
-        recorder::Outcome::Create(event) => api.create(event).await?,
-        recorder::Outcome::Patch { name, patch, event } => match api.patch(&name, &patch).await {
+    let bytes = match write {
+        recorder::Write::Create(event) => api.create(event).await?,
+        recorder::Write::Patch { name, patch, event } => match api.patch(&name, &patch).await {
             // The event counted is gone (expired or deleted): recorded anew, with its count.
             Err(ApiError::NotFound(_)) => api.create(event).await?,
             other => other?,
@@ -590,17 +590,19 @@ async fn write_event(
     serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// The daemon's event correlator.
-fn lock_recorder() -> std::sync::MutexGuard<'static, recorder::Correlator> {
-    static RECORDER: std::sync::LazyLock<std::sync::Mutex<recorder::Correlator>> =
+/// The daemon's event recorder: the correlator, and for each source and object with an
+/// event write in flight, the last one's completion.
+#[derive(Default)]
+struct Recorder {
+    correlator: recorder::Correlator,
+    lines: std::collections::HashMap<String, tokio::sync::watch::Receiver<bool>>,
+}
+
+fn lock_recorder() -> std::sync::MutexGuard<'static, Recorder> {
+    static RECORDER: std::sync::LazyLock<std::sync::Mutex<Recorder>> =
         std::sync::LazyLock::new(Default::default);
     RECORDER.lock().unwrap_or_else(|e| e.into_inner())
 }
-
-/// For each source and object with an event write in flight, the last one's completion.
-static EVENT_LINES: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Receiver<bool>>>,
-> = std::sync::LazyLock::new(Default::default);
 
 /// Events being written in the background, at most (client-go's recorder queues 1000).
 const EVENTS_IN_FLIGHT: usize = 1000;

@@ -28,11 +28,9 @@ const SPAM_QPS: f64 = 1.0 / 300.0;
 /// The prefix of an aggregate event's message.
 pub const COMBINED: &str = "(combined from similar events): ";
 
-/// What to do with an event.
+/// What to write for an event the spam filter let through.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Dropped by the spam filter.
-    Skip,
+pub enum Write {
     /// Create this event.
     Create(Value),
     /// Patch (strategic merge) event `name` with `patch`; if it is gone, create `event`.
@@ -118,48 +116,39 @@ fn field<'a>(v: &'a Value, path: &str) -> &'a str {
     v.pointer(path).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// The source and object of an event (client-go's spam key).
+/// The source and object of an event (client-go's spam key): its writes go in one line.
 pub fn spam_key(event: &Value) -> String {
-    [
-        "/source/component",
-        "/source/host",
-        "/involvedObject/kind",
-        "/involvedObject/namespace",
-        "/involvedObject/name",
-        "/involvedObject/uid",
-        "/involvedObject/apiVersion",
-    ]
-    .iter()
-    .map(|p| field(event, p))
-    .collect::<Vec<_>>()
-    .join("\n")
+    extend_key(String::new(), event, &SOURCE_AND_OBJECT)
 }
 
-/// Everything that makes two events the same but for their time.
-fn event_key(event: &Value) -> String {
-    ["/involvedObject/fieldPath", "/type", "/reason", "/message"]
-        .iter()
-        .fold(spam_key(event), |mut key, p| {
+const SOURCE_AND_OBJECT: [&str; 7] = [
+    "/source/component",
+    "/source/host",
+    "/involvedObject/kind",
+    "/involvedObject/namespace",
+    "/involvedObject/name",
+    "/involvedObject/uid",
+    "/involvedObject/apiVersion",
+];
+/// What, beside the source and object, makes two events the same but for their time.
+const SAME: [&str; 4] = ["/involvedObject/fieldPath", "/type", "/reason", "/message"];
+/// What, beside the source and object, makes two events similar: all but the message.
+const SIMILAR: [&str; 4] = [
+    "/type",
+    "/reason",
+    "/reportingComponent",
+    "/reportingInstance",
+];
+
+/// `key` followed by the event's fields at `paths`, one per line.
+fn extend_key(mut key: String, event: &Value, paths: &[&str]) -> String {
+    for p in paths {
+        if !key.is_empty() {
             key.push('\n');
-            key.push_str(field(event, p));
-            key
-        })
-}
-
-/// Everything that makes two events similar: all but the message and the time.
-fn aggregate_key(event: &Value) -> String {
-    [
-        "/type",
-        "/reason",
-        "/reportingComponent",
-        "/reportingInstance",
-    ]
-    .iter()
-    .fold(spam_key(event), |mut key, p| {
-        key.push('\n');
+        }
         key.push_str(field(event, p));
-        key
-    })
+    }
+    key
 }
 
 /// `t` (seconds since the epoch, fractional) as an RFC 3339 timestamp in whole seconds, as
@@ -173,20 +162,22 @@ fn timestamp(t: f64) -> Value {
 impl Correlator {
     /// What to write for `event` (a core/v1 Event as a recorder makes it: count 1, first and
     /// last timestamps now) at `now` (seconds since the epoch).
-    pub fn correlate(&mut self, event: Value, now: f64) -> Outcome {
-        let (event, key) = self.aggregate(event, now);
+    /// `None` when the spam filter drops it.
+    pub fn correlate(&mut self, event: Value, now: f64) -> Option<Write> {
+        let line = spam_key(&event);
+        let (event, key) = self.aggregate(event, &line, now);
         let (event, patch) = self.observe(event, key);
-        if !self.allow(&event, now) {
-            return Outcome::Skip;
+        if !self.allow(line, now) {
+            return None;
         }
-        match patch {
-            Some(patch) => Outcome::Patch {
+        Some(match patch {
+            Some(patch) => Write::Patch {
                 name: field(&event, "/metadata/name").to_string(),
                 patch,
                 event,
             },
-            None => Outcome::Create(event),
-        }
+            None => Write::Create(event),
+        })
     }
 
     /// Remembers what the server stored for an event (its name and count), so the next one
@@ -197,13 +188,14 @@ impl Correlator {
             first: stored["firstTimestamp"].clone(),
             name: field(stored, "/metadata/name").to_string(),
         };
-        self.observed.insert(event_key(stored), observed);
+        let key = extend_key(spam_key(stored), stored, &SAME);
+        self.observed.insert(key, observed);
     }
 
     /// The event to record (the aggregate from the 10th similar one on) and the key it is
     /// counted under.
-    fn aggregate(&mut self, event: Value, now: f64) -> (Value, String) {
-        let key = aggregate_key(&event);
+    fn aggregate(&mut self, event: Value, line: &str, now: f64) -> (Value, String) {
+        let key = extend_key(line.to_string(), &event, &SIMILAR);
         let message = field(&event, "/message").to_string();
         // None seen lately: a fresh record.
         if self
@@ -220,7 +212,7 @@ impl Correlator {
         similar.messages.insert(message.clone());
         similar.last = now;
         if similar.messages.len() < AGGREGATE_MAX {
-            let key = event_key(&event);
+            let key = extend_key(line.to_string(), &event, &SAME);
             return (event, key);
         }
         // The set never grows past the limit.
@@ -271,8 +263,7 @@ impl Correlator {
     }
 
     /// Takes a token from the bucket of the event's source and object.
-    fn allow(&mut self, event: &Value, now: f64) -> bool {
-        let key = spam_key(event);
+    fn allow(&mut self, key: String, now: f64) -> bool {
         if self.spam.get_mut(&key).is_none() {
             let full = Bucket {
                 tokens: SPAM_BURST,
@@ -321,11 +312,10 @@ mod tests {
     }
 
     /// Correlates and, as the writer does, remembers what was "stored".
-    fn record(c: &mut Correlator, e: Value, now: f64) -> Outcome {
+    fn record(c: &mut Correlator, e: Value, now: f64) -> Option<Write> {
         let out = c.correlate(e, now);
-        match &out {
-            Outcome::Create(e) | Outcome::Patch { event: e, .. } => c.written(e),
-            Outcome::Skip => {}
+        if let Some(Write::Create(e) | Write::Patch { event: e, .. }) = &out {
+            c.written(e);
         }
         out
     }
@@ -334,15 +324,15 @@ mod tests {
     fn the_same_event_again_patches_its_count_and_last_time() {
         let mut c = Correlator::default();
         let first = record(&mut c, event("u1", "Failed", "boom", T0), T0);
-        let Outcome::Create(created) = first else {
+        let Some(Write::Create(created)) = first else {
             panic!("{first:?}")
         };
         let again = record(&mut c, event("u1", "Failed", "boom", T0 + 5.0), T0 + 5.0);
-        let Outcome::Patch {
+        let Some(Write::Patch {
             name,
             patch,
             event: counted,
-        } = again
+        }) = again
         else {
             panic!("{again:?}")
         };
@@ -355,7 +345,7 @@ mod tests {
         // Another object's event is its own.
         assert!(matches!(
             record(&mut c, event("u2", "Failed", "boom", T0 + 6.0), T0 + 6.0),
-            Outcome::Create(_)
+            Some(Write::Create(_))
         ));
     }
 
@@ -373,19 +363,19 @@ mod tests {
         }
         // Nine events as they are…
         for (i, out) in outs[..9].iter().enumerate() {
-            let Outcome::Create(e) = out else {
+            let Some(Write::Create(e)) = out else {
                 panic!("{out:?}")
             };
             assert_eq!(e["message"], format!("Created pod: p{i}"));
         }
         // …then one event that stands for the rest, its count going up with each.
-        let Outcome::Create(combined) = &outs[9] else {
+        let Some(Write::Create(combined)) = &outs[9] else {
             panic!("{:?}", outs[9])
         };
         assert_eq!(combined["message"], format!("{COMBINED}Created pod: p9"));
         assert_eq!(combined["count"], 1);
         for (i, out) in outs[10..].iter().enumerate() {
-            let Outcome::Patch { name, patch, .. } = out else {
+            let Some(Write::Patch { name, patch, .. }) = out else {
                 panic!("{out:?}")
             };
             assert_eq!(
@@ -406,7 +396,7 @@ mod tests {
             later,
         );
         assert!(
-            matches!(&out, Outcome::Create(e) if e["message"] == "Created pod: q"),
+            matches!(&out, Some(Write::Create(e)) if e["message"] == "Created pod: q"),
             "{out:?}"
         );
     }
@@ -414,26 +404,27 @@ mod tests {
     #[test]
     fn a_source_writes_25_events_about_an_object_then_one_every_5_minutes() {
         let mut c = Correlator::default();
-        let outs: Vec<Outcome> = (0..30)
+        let outs: Vec<Option<Write>> = (0..30)
             .map(|i| record(&mut c, event("u1", &format!("R{i}"), "m", T0), T0))
             .collect();
-        assert!(outs[..25].iter().all(|o| matches!(o, Outcome::Create(_))));
-        assert!(outs[25..].iter().all(|o| *o == Outcome::Skip));
+        assert!(
+            outs[..25]
+                .iter()
+                .all(|o| matches!(o, Some(Write::Create(_))))
+        );
+        assert!(outs[25..].iter().all(|o| o.is_none()));
         // Another object has its own budget.
         assert!(matches!(
             record(&mut c, event("u2", "R0", "m", T0), T0),
-            Outcome::Create(_)
+            Some(Write::Create(_))
         ));
         // A token comes back every 300 s.
         let later = T0 + 300.0;
         assert!(matches!(
             record(&mut c, event("u1", "R99", "m", later), later),
-            Outcome::Create(_)
+            Some(Write::Create(_))
         ));
-        assert_eq!(
-            record(&mut c, event("u1", "R98", "m", later), later),
-            Outcome::Skip
-        );
+        assert_eq!(record(&mut c, event("u1", "R98", "m", later), later), None);
     }
 
     #[test]
