@@ -1,4 +1,4 @@
-//! Everything openraft: the type config, the redb log store, the state machine adapter over
+//! Everything openraft: the type config, the log store (segment files), the state machine adapter over
 //! [`crate::store::Store`], the peer network, and [`RaftNode`], the one handle the rest of the
 //! daemon uses.
 //!
@@ -9,6 +9,7 @@
 //!   (openraft: node ids are never reused after their data is wiped).
 //! - The group is initialized once, on a pristine node; a restarted node never re-initializes.
 
+mod log_file;
 mod log_store;
 mod network;
 mod state_machine;
@@ -95,8 +96,7 @@ impl RaftNode {
     ) -> Result<RaftNode, RaftNodeError> {
         let storage = |e: &dyn std::fmt::Display| RaftNodeError::Storage(e.to_string());
         check_node_id(data_dir, settings.node_id)?;
-        let log =
-            log_store::LogStore::open(&data_dir.join("raft-log.redb")).map_err(|e| storage(&e))?;
+        let log = log_store::LogStore::open(&data_dir.join("raft-log")).map_err(|e| storage(&e))?;
         let sm = state_machine::StateMachine::new(store, data_dir.join("snapshot.bin"));
         let config = Config {
             cluster_name: "vkube".into(),
@@ -239,7 +239,7 @@ mod tests {
     use openraft::StorageError;
     use openraft::testing::log::{StoreBuilder, Suite};
 
-    /// A log store and state machine on real redb files in a temporary directory (the guard).
+    /// A log store and state machine on real files in a temporary directory (the guard).
     struct OnDisk;
 
     impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for OnDisk {
@@ -249,7 +249,7 @@ mod tests {
             use openraft::type_config::TypeConfigExt;
             let io = |e: &dyn std::fmt::Display| StorageError::read(TypeConfig::err_from_string(e));
             let dir = tempfile::tempdir().map_err(|e| io(&e))?;
-            let log = LogStore::open(&dir.path().join("raft-log.redb")).map_err(|e| io(&e))?;
+            let log = LogStore::open(&dir.path().join("raft-log")).map_err(|e| io(&e))?;
             let store = Store::open(dir.path(), 1000).map_err(|e| io(&e))?;
             let sm = StateMachine::new(Arc::new(store), dir.path().join("snapshot.bin"));
             Ok((dir, log, sm))
@@ -258,7 +258,7 @@ mod tests {
 
     /// openraft's storage conformance suite (reads, appends, truncation, purges, votes,
     /// membership, applying, and moving a snapshot between state machines) passes against
-    /// the redb log and the store.
+    /// the segment-file log and the store.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn storage_passes_openraft_conformance_suite() {
         Suite::test_all(OnDisk)
