@@ -888,6 +888,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn reads_span_the_files_and_the_entries_kept_in_memory() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut store = LogStore::open(&tmp.path().join("raft-log")).expect("open");
+        let total = CACHED_ENTRIES as u64 + 100;
+        for start in (0..total).step_by(50) {
+            append(&mut store, start..start + 50).await;
+        }
+        let held = lock(&store.shared.cache).entries.len();
+        assert_eq!(
+            held, CACHED_ENTRIES,
+            "the oldest written entries leave memory"
+        );
+        let all = store.try_get_log_entries(0..total).await.expect("read");
+        let ids: Vec<LogId> = all.iter().map(|e| e.log_id()).collect();
+        let expected: Vec<LogId> = (0..total).map(|i| log_id::<TypeConfig>(2, 1, i)).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(
+            indexes(&mut store, 90..=110).await,
+            (90..=110).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
     async fn a_damaged_record_before_the_last_segment_is_an_error() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("raft-log");
