@@ -499,8 +499,15 @@ fn write_entries(shared: &Shared, entries: &[&(LogId, Vec<u8>)]) -> io::Result<(
             length: entry.len() as u32,
         });
     }
-    file.write_all_at(&bytes, base).map_err(at(&path))?;
-    file.sync_data().map_err(at(&path))?;
+    if let Err(e) = file
+        .write_all_at(&bytes, base)
+        .and_then(|_| file.sync_data())
+    {
+        // Best effort: leave no part of the failed write after the last whole record, where
+        // a later segment would make it a damaged record that refuses the start.
+        let _ = file.set_len(base);
+        return Err(at(&path)(e));
+    }
     let mut segments = lock(&shared.segments);
     let segment = segments
         .files
