@@ -137,6 +137,15 @@ fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
+fn writer_stopped() -> io::Error {
+    io::Error::other("the raft log writer stopped")
+}
+
+/// Removes a segment (or any) file.
+fn remove_file(path: &Path) -> io::Result<()> {
+    std::fs::remove_file(path).map_err(at(path))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -251,7 +260,7 @@ impl Segments {
             }
             let next = first + scan.records.len() as u64;
             if scan.records.is_empty() || purged_upto.is_some_and(|p| next <= p + 1) {
-                std::fs::remove_file(&path).map_err(at(&path))?;
+                remove_file(&path)?;
                 continue;
             }
             if let Some((prev_first, prev)) = segments.files.last_key_value() {
@@ -316,7 +325,7 @@ impl Segments {
             {
                 let path = last.get().path.clone();
                 last.remove();
-                std::fs::remove_file(&path).map_err(at(&path))?;
+                remove_file(&path)?;
             }
             let path = segment_path(dir, index);
             let file = File::options()
@@ -398,7 +407,7 @@ impl LogStore {
             }
         } else if old.exists() {
             // Converted, and stopped before the old file was removed.
-            std::fs::remove_file(&old).map_err(at(&old))?;
+            remove_file(&old)?;
         }
         let purged: Option<LogId> = read_meta(dir, PURGED)?;
         let shared = Arc::new(Shared {
@@ -424,9 +433,8 @@ impl LogStore {
         self.writer
             .send(Job::Barrier(tx))
             .await
-            .map_err(|_| io::Error::other("the raft log writer stopped"))?;
-        rx.await
-            .map_err(|_| io::Error::other("the raft log writer stopped"))
+            .map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())
     }
 }
 
@@ -683,10 +691,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             entries: encoded,
             callback,
         };
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| io::Error::other("the raft log writer stopped"))
+        self.writer.send(job).await.map_err(|_| writer_stopped())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
@@ -703,7 +708,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 break;
             }
             let segment = last.remove();
-            std::fs::remove_file(&segment.path).map_err(at(&segment.path))?;
+            remove_file(&segment.path)?;
             removed = true;
         }
         if let Some(mut last) = segments.files.last_entry() {
@@ -741,7 +746,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 break;
             }
             let segment = first.remove();
-            std::fs::remove_file(&segment.path).map_err(at(&segment.path))?;
+            remove_file(&segment.path)?;
             removed = true;
         }
         if removed {
@@ -807,7 +812,7 @@ fn migrate_from_redb(old: &Path, dir: &Path) -> io::Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     sync_dir(parent)?;
     drop((log, meta, txn, db));
-    std::fs::remove_file(old).map_err(at(old))?;
+    remove_file(old)?;
     sync_dir(parent)
 }
 

@@ -1,6 +1,6 @@
-//! Everything openraft: the type config, the log store (segment files), the state machine adapter over
-//! [`crate::store::Store`], the peer network, and [`RaftNode`], the one handle the rest of the
-//! daemon uses.
+//! Everything openraft: the type config, the log store (segment files), the state machine
+//! adapter over [`crate::store::Store`], the peer network, and [`RaftNode`], the one handle the
+//! rest of the daemon uses.
 //!
 //! Invariants:
 //! - No openraft type appears in this module's public API: callers see [`Command`],
